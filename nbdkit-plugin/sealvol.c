@@ -1,0 +1,372 @@
+/* nbdkit-sealvol-plugin: serve one tenant's sealvol volumes over NBD.
+ *
+ * Glue only: the format, crypto and I/O live in libsealvol.  The export
+ * name is the volume name; every connection to a volume shares one opened
+ * sv_volume (so writes and flushes are consistent across connections and
+ * multi-conn is safe).  See docs/nbdkit-sealvol-plugin.1.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
+#include "names.h"
+#include "report.h"
+#include "secmem.h"
+#include "tenant.h"
+#include "volume.h"
+
+#define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
+
+static const char *root = "/var/lib/sealvol";
+static const char *tenant_name;
+static const char *kek;                 /* PATH, +PATH, -FD or - */
+static const char *io_name = "uring";
+static struct sv_tenant *tenant;
+
+/* Volumes opened by at least one connection.  The lock guards only this
+ * list (open and close), never I/O. */
+struct shared_volume {
+  struct shared_volume *next;
+  char name[64];
+  unsigned refs;
+  struct sv_volume *vol;
+};
+static struct shared_volume *volumes;
+static pthread_mutex_t volumes_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct handle {
+  struct shared_volume *sv;
+  bool readonly;
+};
+
+static void
+report_to_nbdkit (const char *msg)
+{
+  nbdkit_error ("%s", msg);
+}
+
+static void
+sealvol_load (void)
+{
+  sv_set_error_handler (report_to_nbdkit);
+}
+
+static void
+sealvol_unload (void)
+{
+  while (volumes) {
+    struct shared_volume *next = volumes->next;
+    sv_volume_close (volumes->vol);
+    free (volumes);
+    volumes = next;
+  }
+  sv_tenant_free (tenant);
+}
+
+static int
+sealvol_config (const char *key, const char *value)
+{
+  if (strcmp (key, "root") == 0)
+    root = value;
+  else if (strcmp (key, "tenant") == 0)
+    tenant_name = value;
+  else if (strcmp (key, "kek") == 0)
+    kek = value;
+  else if (strcmp (key, "io") == 0) {
+    if (strcmp (value, "uring") != 0 && strcmp (value, "sync") != 0) {
+      nbdkit_error ("io must be 'uring' or 'sync', not '%s'", value);
+      return -1;
+    }
+    io_name = value;
+  }
+  else {
+    nbdkit_error ("unknown parameter '%s'", key);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+sealvol_config_complete (void)
+{
+  if (tenant_name == NULL) {
+    nbdkit_error ("the tenant parameter is required");
+    return -1;
+  }
+  if (sv_name_problem (tenant_name)) {
+    nbdkit_error ("tenant '%s' %s", tenant_name, sv_name_problem (tenant_name));
+    return -1;
+  }
+  if (sv_crypto_init () == -1) {
+    nbdkit_error ("cannot initialise libsodium");
+    return -1;
+  }
+  return 0;
+}
+
+/* kek=PATH goes through the key-file checks (mode 0600, owner); the
+ * nbdkit password forms +FILE, -FD and - are read by nbdkit itself. */
+static int
+load_tenant_key (void)
+{
+  char *secret = NULL;
+  int r;
+
+  if (kek == NULL || (kek[0] != '+' && kek[0] != '-'))
+    return sv_tenant_load_key (tenant, kek);
+  if (nbdkit_read_password (kek, &secret) == -1)
+    return -1;
+  r = sv_tenant_set_key_hex (tenant, secret);
+  sv_wipe (secret, strlen (secret));
+  free (secret);
+  return r;
+}
+
+/* Load the tenant and its key before serving, so a bad key refuses to
+ * start instead of failing the first client. */
+static int
+sealvol_get_ready (void)
+{
+  tenant = sv_tenant_open (root, tenant_name);
+  if (tenant == NULL || load_tenant_key () == -1)
+    return -1;
+  if (strcmp (io_name, "uring") == 0) {
+    nbdkit_debug ("sealvol: io_uring engine not built yet; using sync I/O");
+    io_name = "sync";
+  }
+  return 0;
+}
+
+#define sealvol_config_help \
+  "root=<DIR>        Storage root (default /var/lib/sealvol).\n" \
+  "tenant=<NAME>     (required) The tenant whose volumes are served.\n" \
+  "kek=<PATH>        Tenant key file (default: the tenant's own).\n" \
+  "io=uring|sync     I/O engine (default uring, falls back to sync)."
+
+static int
+sealvol_list_exports (int readonly, int is_tls, struct nbdkit_exports *exports)
+{
+  char **names = sv_tenant_volume_names (tenant);
+  int r = 0;
+
+  (void) readonly;
+  (void) is_tls;
+  if (names == NULL)
+    return -1;
+  for (char **n = names; *n && r == 0; n++)
+    r = nbdkit_add_export (exports, *n, NULL);
+  sv_free_names (names);
+  return r;
+}
+
+static struct shared_volume *
+acquire_volume (const char *name)
+{
+  struct shared_volume *sv;
+
+  pthread_mutex_lock (&volumes_lock);
+  for (sv = volumes; sv; sv = sv->next)
+    if (strcmp (sv->name, name) == 0)
+      break;
+  if (sv == NULL && (sv = calloc (1, sizeof *sv)) != NULL) {
+    sv->vol = sv_volume_open (tenant, name, 0, sv_io_new (io_name));
+    if (sv->vol == NULL) {
+      free (sv);
+      sv = NULL;
+    }
+    else {
+      strcpy (sv->name, name);
+      sv->next = volumes;
+      volumes = sv;
+    }
+  }
+  if (sv)
+    sv->refs++;
+  pthread_mutex_unlock (&volumes_lock);
+  return sv;
+}
+
+static void
+release_volume (struct shared_volume *sv)
+{
+  struct shared_volume **pp;
+
+  pthread_mutex_lock (&volumes_lock);
+  if (--sv->refs == 0) {
+    for (pp = &volumes; *pp != sv; pp = &(*pp)->next)
+      ;
+    *pp = sv->next;
+    sv_volume_close (sv->vol);
+    free (sv);
+  }
+  pthread_mutex_unlock (&volumes_lock);
+}
+
+static void *
+sealvol_open (int readonly)
+{
+  const char *name = nbdkit_export_name ();
+  const char *why;
+  struct handle *h;
+
+  if (name == NULL)
+    return NULL;
+  if ((why = sv_name_problem (name)) != NULL) {
+    nbdkit_error ("refusing export name '%.80s': %s", name, why);
+    errno = EINVAL;
+    return NULL;
+  }
+  h = calloc (1, sizeof *h);
+  if (h == NULL) {
+    nbdkit_error ("calloc: %m");
+    return NULL;
+  }
+  h->readonly = readonly;
+  if ((h->sv = acquire_volume (name)) == NULL) {
+    free (h);
+    return NULL;
+  }
+  return h;
+}
+
+static void
+sealvol_close (void *handle)
+{
+  struct handle *h = handle;
+
+  release_volume (h->sv);
+  free (h);
+}
+
+#define VOL(handle) (((struct handle *) (handle))->sv->vol)
+
+static int64_t
+sealvol_get_size (void *handle)
+{
+  return (int64_t) sv_volume_size (VOL (handle));
+}
+
+static int
+sealvol_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
+                    uint32_t *maximum)
+{
+  (void) handle;
+  *minimum = 1;                 /* partial blocks are read-modify-written */
+  *preferred = SV_BLOCK_SIZE;
+  *maximum = 32 * 1024 * 1024;
+  return 0;
+}
+
+static int
+sealvol_can_write (void *handle)
+{
+  return !((struct handle *) handle)->readonly;
+}
+
+static int
+sealvol_yes (void *handle)
+{
+  (void) handle;
+  return 1;
+}
+
+static int
+sealvol_can_fua (void *handle)
+{
+  (void) handle;
+  return NBDKIT_FUA_NATIVE;
+}
+
+static int
+sealvol_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
+               uint32_t flags)
+{
+  (void) flags;
+  return sv_volume_read (VOL (handle), buf, count, offset);
+}
+
+static int
+sealvol_pwrite (void *handle, const void *buf, uint32_t count, uint64_t offset,
+                uint32_t flags)
+{
+  return sv_volume_write (VOL (handle), buf, count, offset,
+                          flags & NBDKIT_FLAG_FUA);
+}
+
+static int
+sealvol_flush (void *handle, uint32_t flags)
+{
+  (void) flags;
+  return sv_volume_flush (VOL (handle));
+}
+
+static int
+sealvol_trim (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  return sv_volume_zero (VOL (handle), count, offset, true,
+                         flags & NBDKIT_FLAG_FUA);
+}
+
+static int
+sealvol_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  return sv_volume_zero (VOL (handle), count, offset,
+                         flags & NBDKIT_FLAG_MAY_TRIM,
+                         flags & NBDKIT_FLAG_FUA);
+}
+
+static int
+add_extent (void *opaque, uint64_t offset, uint64_t length, bool zero)
+{
+  return nbdkit_add_extent (opaque, offset, length,
+                            zero ? NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO : 0);
+}
+
+static int
+sealvol_extents (void *handle, uint32_t count, uint64_t offset, uint32_t flags,
+                 struct nbdkit_extents *extents)
+{
+  (void) flags;
+  return sv_volume_extents (VOL (handle), count, offset, add_extent, extents);
+}
+
+static struct nbdkit_plugin plugin = {
+  .name = "sealvol",
+  .longname = "sealvol encrypted, integrity-checked volumes",
+  .version = PACKAGE_VERSION,
+  .load = sealvol_load,
+  .unload = sealvol_unload,
+  .config = sealvol_config,
+  .config_complete = sealvol_config_complete,
+  .config_help = sealvol_config_help,
+  .magic_config_key = NULL,
+  .get_ready = sealvol_get_ready,
+  .list_exports = sealvol_list_exports,
+  .open = sealvol_open,
+  .close = sealvol_close,
+  .get_size = sealvol_get_size,
+  .block_size = sealvol_block_size,
+  .can_write = sealvol_can_write,
+  .can_flush = sealvol_yes,
+  .can_trim = sealvol_yes,
+  .can_zero = sealvol_yes,
+  .can_fua = sealvol_can_fua,
+  .can_extents = sealvol_yes,
+  .can_multi_conn = sealvol_yes,
+  .pread = sealvol_pread,
+  .pwrite = sealvol_pwrite,
+  .flush = sealvol_flush,
+  .trim = sealvol_trim,
+  .zero = sealvol_zero,
+  .extents = sealvol_extents,
+  .errno_is_preserved = 1,
+};
+
+NBDKIT_REGISTER_PLUGIN (plugin)

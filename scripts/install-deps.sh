@@ -1,0 +1,18 @@
+#!/bin/sh
+# Install every Debian 12 package that building, testing and benchmarking sealvol needs.
+# Run as root.  Safe to run again.
+set -e
+
+packages="
+  build-essential autoconf automake libtool pkg-config
+  libssl-dev libsodium-dev liburing-dev libinih-dev libjson-c-dev
+  nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin python3-libnbd
+  libfuse3-dev fuse3
+  qemu-utils fio gnutls-bin openssl
+  xxd python3-cryptography python3-nacl
+"
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+# shellcheck disable=SC2086
+apt-get install -y --no-install-recommends $packages

@@ -1,0 +1,33 @@
+/* sealvol: striped reader/writer locks over block ranges.
+ *
+ * Block b belongs to stripe (b / 16) % 1024.  A request locks the stripes
+ * of its range in ascending index order, so two requests can never wait on
+ * each other in a cycle.  Requests on different stripes never contend:
+ * there is no lock shared by the whole data path.
+ */
+#ifndef SEALVOL_RANGELOCK_H
+#define SEALVOL_RANGELOCK_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SV_STRIPES 1024
+#define SV_STRIPE_SHIFT 4
+
+struct sv_rangelock {
+  pthread_rwlock_t stripe[SV_STRIPES];
+};
+
+struct sv_range_held {
+  struct sv_rangelock *rl;
+  uint64_t mask[SV_STRIPES / 64];
+};
+
+void sv_rangelock_init (struct sv_rangelock *rl);
+void sv_rangelock_destroy (struct sv_rangelock *rl);
+void sv_range_lock (struct sv_rangelock *rl, struct sv_range_held *h,
+                    uint64_t first_block, uint64_t last_block, bool write);
+void sv_range_unlock (struct sv_range_held *h);
+
+#endif

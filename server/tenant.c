@@ -1,0 +1,371 @@
+/* sealvol: tenants and their key store. */
+#include <config.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <ini.h>
+#include <sodium.h>
+
+#include "fsutil.h"
+#include "names.h"
+#include "report.h"
+#include "tenant.h"
+
+#define KEY_HEX_LEN (2 * SV_TENANT_KEY_LEN)
+
+static char *
+tenant_path (const char *root, const char *name, const char *leaf)
+{
+  char *p;
+
+  if (asprintf (&p, "%s/%s%s%s", root, name, leaf ? "/" : "", leaf ? leaf : "")
+      == -1)
+    return NULL;
+  return p;
+}
+
+/* Write a new random key as hex to path, creating it 0600; the file must
+ * not exist yet. */
+static int
+write_new_key_file (const char *path)
+{
+  CLEANUP_KEY struct sv_key *key = sv_key_new_random (SV_TENANT_KEY_LEN);
+  char hex[KEY_HEX_LEN + 2];
+  int fd, r;
+
+  if (key == NULL)
+    return -1;
+  fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd == -1) {
+    sv_error ("cannot create key file %s: %m", path);
+    return -1;
+  }
+  sodium_bin2hex (hex, sizeof hex, sv_key_bytes (key), SV_TENANT_KEY_LEN);
+  hex[KEY_HEX_LEN] = '\n';
+  r = sv_write_all (fd, hex, KEY_HEX_LEN + 1, 0) == -1 || fsync (fd) == -1
+    ? -1 : 0;
+  sv_wipe (hex, sizeof hex);
+  if (close (fd) == -1 || r == -1) {
+    sv_error ("cannot write key file %s: %m", path);
+    unlink (path);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+write_tenant_conf (const char *dir, const uint8_t id[SV_ID_LEN],
+                   uint32_t key_version, const char *kek_file)
+{
+  char hexid[2 * SV_ID_LEN + 1];
+  char text[1024];
+  int n;
+
+  sodium_bin2hex (hexid, sizeof hexid, id, SV_ID_LEN);
+  n = snprintf (text, sizeof text,
+                "# sealvol tenant; written by \"sealvol tenant create\"\n"
+                "[tenant]\nid = %s\nkey-version = %u\n%s%s%s",
+                hexid, key_version,
+                kek_file ? "kek-file = " : "", kek_file ? kek_file : "",
+                kek_file ? "\n" : "");
+  if (n < 0 || (size_t) n >= sizeof text) {
+    errno = ENAMETOOLONG;
+    sv_error ("kek-file path is too long");
+    return -1;
+  }
+  return sv_replace_file (dir, "tenant.conf", text, (size_t) n, 0644);
+}
+
+int
+sv_tenant_create (const char *root, const char *name, const char *kek_file)
+{
+  uint8_t id[SV_ID_LEN];
+  char *dir = NULL, *volumes = NULL, *keypath = NULL;
+  int r = -1;
+
+  if (sv_name_problem (name)) {
+    errno = EINVAL;
+    sv_error ("tenant name '%s' %s", name, sv_name_problem (name));
+    return -1;
+  }
+  if (mkdir (root, 0755) == -1 && errno != EEXIST) {
+    sv_error ("cannot create root %s: %m", root);
+    return -1;
+  }
+  dir = tenant_path (root, name, NULL);
+  volumes = tenant_path (root, name, "volumes");
+  keypath = kek_file ? strdup (kek_file) : tenant_path (root, name, "tenant.key");
+  if (!dir || !volumes || !keypath)
+    goto out;
+  if (mkdir (dir, 0700) == -1) {
+    if (errno == EEXIST)
+      sv_error ("tenant %s already exists", name);
+    else
+      sv_error ("cannot create %s: %m", dir);
+    goto out;
+  }
+  /* An existing --kek-file is adopted (it may come from a KMS); a missing
+   * one is generated. */
+  if (kek_file && access (kek_file, F_OK) == 0) {
+    struct sv_tenant probe = { .kek_file = keypath };
+    if (sv_tenant_load_key (&probe, NULL) == -1)
+      goto undo;
+    sv_key_free (probe.key);
+  }
+  else if (write_new_key_file (keypath) == -1)
+    goto undo;
+  randombytes_buf (id, sizeof id);
+  if (mkdir (volumes, 0700) == -1
+      || write_tenant_conf (dir, id, 1, kek_file) == -1)
+    goto undo;
+  r = 0;
+  goto out;
+
+ undo:
+  if (!kek_file)
+    unlink (keypath);
+  rmdir (volumes);
+  unlink (tenant_path (root, name, "tenant.conf"));
+  rmdir (dir);
+ out:
+  free (dir);
+  free (volumes);
+  free (keypath);
+  return r;
+}
+
+static int
+conf_handler (void *user, const char *section, const char *name,
+              const char *value)
+{
+  struct sv_tenant *t = user;
+
+  if (strcmp (section, "tenant") != 0)
+    return 1;                   /* other sections belong to other modules */
+  if (strcmp (name, "id") == 0) {
+    size_t len;
+    if (sodium_hex2bin (t->id, SV_ID_LEN, value, strlen (value), NULL, &len,
+                        NULL) != 0 || len != SV_ID_LEN)
+      return 0;
+  }
+  else if (strcmp (name, "key-version") == 0) {
+    char *end;
+    unsigned long v = strtoul (value, &end, 10);
+    if (*end || v == 0 || v > UINT32_MAX)
+      return 0;
+    t->key_version = (uint32_t) v;
+  }
+  else if (strcmp (name, "kek-file") == 0) {
+    free (t->kek_file);
+    if ((t->kek_file = strdup (value)) == NULL)
+      return 0;
+  }
+  return 1;
+}
+
+struct sv_tenant *
+sv_tenant_open (const char *root, const char *name)
+{
+  struct sv_tenant *t;
+  char *conf;
+  int r;
+
+  if (sv_name_problem (name)) {
+    errno = EINVAL;
+    sv_error ("tenant name '%s' %s", name, sv_name_problem (name));
+    return NULL;
+  }
+  t = calloc (1, sizeof *t);
+  if (t == NULL)
+    return NULL;
+  strcpy (t->name, name);
+  t->dir = tenant_path (root, name, NULL);
+  conf = tenant_path (root, name, "tenant.conf");
+  if (t->dir == NULL || conf == NULL)
+    goto fail;
+  r = ini_parse (conf, conf_handler, t);
+  if (r == -1) {
+    errno = ENOENT;
+    sv_error ("no such tenant: %s (no %s)", name, conf);
+    goto fail;
+  }
+  if (r != 0 || t->key_version == 0) {
+    errno = EINVAL;
+    sv_error ("%s: bad tenant configuration (line %d)", conf, r);
+    goto fail;
+  }
+  if (t->kek_file == NULL
+      && (t->kek_file = tenant_path (root, name, "tenant.key")) == NULL)
+    goto fail;
+  free (conf);
+  return t;
+
+ fail:
+  free (conf);
+  sv_tenant_free (t);
+  return NULL;
+}
+
+void
+sv_tenant_free (struct sv_tenant *t)
+{
+  if (t) {
+    sv_key_free (t->key);
+    free (t->dir);
+    free (t->kek_file);
+    free (t);
+  }
+}
+
+int
+sv_tenant_set_key_hex (struct sv_tenant *t, const char *hex)
+{
+  struct sv_key *key = sv_key_new (SV_TENANT_KEY_LEN);
+  size_t len;
+
+  if (key == NULL)
+    return -1;
+  if (sodium_hex2bin (sv_key_bytes_mut (key), SV_TENANT_KEY_LEN, hex,
+                      strlen (hex), "\n", &len, NULL) != 0
+      || len != SV_TENANT_KEY_LEN) {
+    sv_key_free (key);
+    errno = EINVAL;
+    sv_error ("tenant key must be %d hex digits", KEY_HEX_LEN);
+    return -1;
+  }
+  sv_key_free (t->key);
+  t->key = key;
+  return 0;
+}
+
+/* Refuse a key file that others could read or that someone else owns. */
+static int
+check_key_file (int fd, const char *path)
+{
+  struct stat st;
+
+  if (fstat (fd, &st) == -1) {
+    sv_error ("%s: %m", path);
+    return -1;
+  }
+  if (!S_ISREG (st.st_mode)) {
+    errno = EINVAL;
+    sv_error ("key file %s is not a regular file", path);
+    return -1;
+  }
+  if (st.st_mode & 077) {
+    errno = EPERM;
+    sv_error ("key file %s must be mode 0600, not %04o", path,
+              (unsigned) (st.st_mode & 07777));
+    return -1;
+  }
+  if (st.st_uid != geteuid ()) {
+    errno = EPERM;
+    sv_error ("key file %s must be owned by uid %u (the serving user), not %u",
+              path, (unsigned) geteuid (), (unsigned) st.st_uid);
+    return -1;
+  }
+  return 0;
+}
+
+int
+sv_tenant_load_key (struct sv_tenant *t, const char *path)
+{
+  char buf[KEY_HEX_LEN + 8];
+  ssize_t n;
+  int fd, r;
+
+  if (path == NULL)
+    path = t->kek_file;
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd == -1) {
+    sv_error ("cannot open tenant key %s: %m", path);
+    return -1;
+  }
+  if (check_key_file (fd, path) == -1) {
+    close (fd);
+    return -1;
+  }
+  n = read (fd, buf, sizeof buf - 1);
+  close (fd);
+  if (n == -1) {
+    sv_error ("cannot read tenant key %s: %m", path);
+    return -1;
+  }
+  buf[n] = '\0';
+  r = sv_tenant_set_key_hex (t, buf);
+  sv_wipe (buf, sizeof buf);
+  return r;
+}
+
+char *
+sv_tenant_volume_dir (const struct sv_tenant *t, const char *volume)
+{
+  char *p;
+
+  if (asprintf (&p, "%s/volumes/%s", t->dir, volume) == -1)
+    return NULL;
+  return p;
+}
+
+static int
+compare_names (const void *a, const void *b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+char **
+sv_tenant_volume_names (const struct sv_tenant *t)
+{
+  char *path = NULL;
+  char **names = NULL;
+  size_t n = 0;
+  DIR *d;
+  struct dirent *de;
+
+  if (asprintf (&path, "%s/volumes", t->dir) == -1)
+    return NULL;
+  d = opendir (path);
+  if (d == NULL) {
+    sv_error ("cannot list %s: %m", path);
+    free (path);
+    return NULL;
+  }
+  free (path);
+  names = calloc (1, sizeof *names);
+  while (names && (de = readdir (d)) != NULL) {
+    char **grown;
+    if (!sv_name_ok (de->d_name))
+      continue;                 /* ".", "..", and temporary files */
+    grown = realloc (names, (n + 2) * sizeof *names);
+    if (grown == NULL || (grown[n] = strdup (de->d_name)) == NULL) {
+      names = grown ? grown : names;
+      names[n] = NULL;
+      sv_free_names (names);
+      names = NULL;
+      break;
+    }
+    names = grown;
+    names[++n] = NULL;
+  }
+  closedir (d);
+  if (names)
+    qsort (names, n, sizeof *names, compare_names);
+  return names;
+}
+
+void
+sv_free_names (char **names)
+{
+  if (names) {
+    for (char **p = names; *p; p++)
+      free (*p);
+    free (names);
+  }
+}

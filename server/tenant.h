@@ -1,0 +1,46 @@
+/* sealvol: tenants and their key store.
+ *
+ * ROOT/TENANT/tenant.conf   INI: [tenant] id, key-version, kek-file
+ * ROOT/TENANT/tenant.key    64 hex digits + newline, mode 0600, unless
+ *                           the tenant was created with --kek-file
+ * ROOT/TENANT/volumes/VOL/  one directory per volume (format.h)
+ *
+ * A key file must be a regular file, mode 0600 (no group or other bits)
+ * and owned by the user reading it; anything else is refused, because a
+ * key readable by others protects nothing.
+ */
+#ifndef SEALVOL_TENANT_H
+#define SEALVOL_TENANT_H
+
+#include <stdint.h>
+
+#include "secmem.h"
+#include "wrap.h"
+
+struct sv_tenant {
+  char name[64];
+  char *dir;                    /* ROOT/TENANT */
+  uint8_t id[SV_ID_LEN];
+  uint32_t key_version;
+  char *kek_file;               /* where the tenant key lives */
+  struct sv_key *key;           /* NULL until loaded */
+};
+
+int sv_tenant_create (const char *root, const char *name,
+                      const char *kek_file);
+/* Reads tenant.conf; does not load the key. */
+struct sv_tenant *sv_tenant_open (const char *root, const char *name);
+void sv_tenant_free (struct sv_tenant *t);
+
+/* Load the tenant key from path (NULL: the tenant's own kek-file). */
+int sv_tenant_load_key (struct sv_tenant *t, const char *path);
+/* Parse a key given as 64 hex digits (e.g. from nbdkit_read_password). */
+int sv_tenant_set_key_hex (struct sv_tenant *t, const char *hex);
+
+/* Malloc'd path of a volume directory, and the sorted volume names
+ * (NULL-terminated, free with sv_free_names). */
+char *sv_tenant_volume_dir (const struct sv_tenant *t, const char *volume);
+char **sv_tenant_volume_names (const struct sv_tenant *t);
+void sv_free_names (char **names);
+
+#endif

@@ -1,0 +1,51 @@
+/* sealvol: the volume object, shared by volume.c (lifecycle) and
+ * volume-io.c (data path).  Not part of the library's interface. */
+#ifndef SEALVOL_VOLUME_IMPL_H
+#define SEALVOL_VOLUME_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "rangelock.h"
+#include "volume.h"
+
+/* How many block writes one superblock update reserves ahead. */
+#define SV_WRITE_RESERVATION (UINT64_C (1) << 20)
+
+struct sv_volume {
+  char tenant[64];
+  char name[64];
+  char *dir;
+  int sb_fd, data_fd, meta_fd;          /* meta_fd is -1 for XTS */
+  unsigned flags;
+  bool readonly;
+  bool aead;
+  uint64_t nblocks;
+
+  pthread_mutex_t sb_lock;              /* guards sb and superblock writes */
+  struct sv_superblock sb;
+  struct sv_key *mac_key;
+  struct sv_block_cipher *bc;
+  struct sv_io_engine *io;
+
+  /* This session.  A slot from a session <= last_unclean may describe data
+   * that never reached the disk (a crash between metadata and data), so
+   * it is checked against the data before its partner is overwritten. */
+  uint32_t session;
+  uint32_t last_unclean;
+  atomic_bool suspect_all;              /* a metadata rollback failed */
+  uint8_t session_salt[SV_GCM_SALT_LEN];
+  _Atomic uint64_t nonce_counter;
+
+  _Atomic uint64_t writes;              /* block writes under this key */
+  _Atomic uint64_t auth_failures;
+  _Atomic uint64_t log_window, log_count;
+
+  struct sv_rangelock locks;
+};
+
+/* Reserve n block writes against the key's limit, persisting the
+ * high-water mark ahead of use.  -1 with errno = ENOSPC past the limit. */
+int sv_volume_reserve_writes (struct sv_volume *vol, uint64_t n);
+
+#endif

@@ -1,0 +1,740 @@
+/* sealvol: the volume data path: read, write, zero, flush, extents,
+ * verify.  See volume.h for the locking and crash rules. */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "endian-util.h"
+#include "fsutil.h"
+#include "report.h"
+#include "scratch.h"
+#include "volume-impl.h"
+
+#define BS SV_BLOCK_SIZE
+
+/* A request's block range and how it relates to the byte range. */
+struct span {
+  uint64_t first, last, n;      /* blocks */
+  uint32_t head;                /* offset into the first block */
+  bool aligned;
+};
+
+static struct span
+span_of (uint32_t count, uint64_t offset)
+{
+  struct span s;
+
+  s.first = offset / BS;
+  s.last = (offset + count - 1) / BS;
+  s.n = s.last - s.first + 1;
+  s.head = (uint32_t) (offset % BS);
+  s.aligned = s.head == 0 && count % BS == 0;
+  return s;
+}
+
+static int
+check_range (const struct sv_volume *vol, uint32_t count, uint64_t offset)
+{
+  if (count == 0 || offset > vol->sb.size || count > vol->sb.size - offset) {
+    errno = EINVAL;
+    return -1;
+  }
+  return 0;
+}
+
+/* Metadata of blocks [first, last] is one contiguous byte range, page
+ * padding included. */
+static uint64_t
+meta_span_off (const struct span *s)
+{
+  return sv_meta_offset (s->first);
+}
+
+static size_t
+meta_span_len (const struct span *s)
+{
+  return (size_t) (sv_meta_offset (s->last) + SV_PAIR_LEN
+                   - sv_meta_offset (s->first));
+}
+
+static uint8_t *
+pair_ptr (uint8_t *meta, const struct span *s, uint64_t block)
+{
+  return meta + (sv_meta_offset (block) - sv_meta_offset (s->first));
+}
+
+static void
+decode_pair (const uint8_t *p, struct sv_slot pair[2])
+{
+  sv_slot_decode (p, &pair[0]);
+  sv_slot_decode (p + SV_SLOT_LEN, &pair[1]);
+}
+
+/* One log line per failed block, at most 10 a second per volume. */
+static void
+report_auth_failure (struct sv_volume *vol, uint64_t block)
+{
+  uint64_t now = (uint64_t) time (NULL);
+
+  atomic_fetch_add (&vol->auth_failures, 1);
+  if (atomic_exchange (&vol->log_window, now) != now)
+    atomic_store (&vol->log_count, 0);
+  if (atomic_fetch_add (&vol->log_count, 1) < 10)
+    sv_error ("integrity failure: tenant %s volume %s block %" PRIu64
+              ": authentication failed, returning EIO",
+              vol->tenant, vol->name, block);
+}
+
+static bool
+all_zero (const uint8_t *p, size_t len)
+{
+  return sodium_is_zero (p, len) == 1;
+}
+
+/* Try to open block `block` under slot s.  0, or -1 with EILSEQ. */
+static int
+open_with_slot (struct sv_volume *vol, uint64_t block,
+                const struct sv_slot *s, const uint8_t *ct, uint8_t *out)
+{
+  uint8_t ad[SV_BLOCK_AD_LEN];
+
+  sv_block_ad (ad, &vol->sb, block, s);
+  return sv_block_open (vol->bc, s->nonce, ad, sizeof ad, ct, out, BS, s->tag);
+}
+
+/* Decrypt one AEAD block, newest slot first.  *which gets the slot that
+ * authenticated (-1: empty block, reads as zeros).  A block nobody can
+ * authenticate returns -1 with errno = EILSEQ and out wiped. */
+static int
+decrypt_aead_block (struct sv_volume *vol, uint64_t block, const uint8_t *ct,
+                    uint8_t *out, const uint8_t *pairbuf, int *which)
+{
+  struct sv_slot pair[2];
+  int newest;
+
+  decode_pair (pairbuf, pair);
+  newest = sv_pair_newest (pair);
+  *which = newest;
+  if (newest == -1) {
+    memset (out, 0, BS);
+    return 0;
+  }
+  if (open_with_slot (vol, block, &pair[newest], ct, out) == 0)
+    return 0;
+  *which = 1 - newest;
+  if (!sv_slot_empty (&pair[1 - newest])
+      && open_with_slot (vol, block, &pair[1 - newest], ct, out) == 0)
+    return 0;
+  *which = -2;
+  errno = EILSEQ;
+  return -1;
+}
+
+/* XTS has no metadata: a block that is all zeros on disk was never
+ * written (or was trimmed) and reads as zeros. */
+static int
+decrypt_xts_block (struct sv_volume *vol, uint64_t block, const uint8_t *ct,
+                   uint8_t *out)
+{
+  if (all_zero (ct, BS)) {
+    memset (out, 0, BS);
+    return 0;
+  }
+  return sv_block_xts (vol->bc, block, ct, out, BS, false);
+}
+
+static int
+decrypt_block (struct sv_volume *vol, uint64_t block, const uint8_t *ct,
+               uint8_t *out, const uint8_t *pairbuf, int *which)
+{
+  if (!vol->aead)
+    return decrypt_xts_block (vol, block, ct, out);
+  if (decrypt_aead_block (vol, block, ct, out, pairbuf, which) == 0)
+    return 0;
+  report_auth_failure (vol, block);
+  return -1;
+}
+
+/* Read the ciphertext (and metadata) of a span into scratch buffers. */
+static int
+read_span (struct sv_volume *vol, const struct span *s, uint8_t **ct,
+           uint8_t **meta)
+{
+  struct sv_io_req req[2];
+  size_t n = 0;
+
+  *ct = sv_scratch (SV_SCRATCH_CIPHER, s->n * BS);
+  *meta = vol->aead ? sv_scratch (SV_SCRATCH_META, meta_span_len (s)) : NULL;
+  if (*ct == NULL || (vol->aead && *meta == NULL))
+    return -1;
+  req[n++] = (struct sv_io_req) { SV_IO_READ, vol->data_fd, *ct, s->n * BS,
+                                  s->first * BS };
+  if (vol->aead)
+    req[n++] = (struct sv_io_req) { SV_IO_READ, vol->meta_fd, *meta,
+                                    meta_span_len (s), meta_span_off (s) };
+  return vol->io->submit (vol->io, req, n, false);
+}
+
+static int
+io_error (struct sv_volume *vol, const char *what)
+{
+  int e = errno;
+
+  sv_error ("volume %s/%s: %s: %m", vol->tenant, vol->name, what);
+  errno = e == EILSEQ ? EIO : e;
+  return -1;
+}
+
+int
+sv_volume_read (struct sv_volume *vol, void *buf, uint32_t count,
+                uint64_t offset)
+{
+  struct sv_range_held held;
+  struct span s;
+  uint8_t *ct, *meta, *plain;
+  int r = 0, which;
+
+  if (check_range (vol, count, offset) == -1)
+    return -1;
+  s = span_of (count, offset);
+  plain = s.aligned ? buf : sv_scratch (SV_SCRATCH_PLAIN, s.n * BS);
+  if (plain == NULL)
+    return -1;
+  sv_range_lock (&vol->locks, &held, s.first, s.last, false);
+  if (read_span (vol, &s, &ct, &meta) == -1) {
+    sv_range_unlock (&held);
+    return io_error (vol, "read");
+  }
+  for (uint64_t i = 0; i < s.n; i++) {
+    uint64_t b = s.first + i;
+    if (decrypt_block (vol, b, ct + i * BS, plain + i * BS,
+                       meta ? pair_ptr (meta, &s, b) : NULL, &which) == -1)
+      r = -1;                   /* keep going: log every bad block */
+  }
+  sv_range_unlock (&held);
+  if (r == -1) {
+    if (s.aligned)
+      sv_wipe (buf, count);     /* nothing unauthenticated leaves here */
+    errno = EIO;
+    return -1;
+  }
+  if (!s.aligned)
+    memcpy (buf, plain + s.head, count);
+  return 0;
+}
+
+/* ---- writes ---- */
+
+/* May this slot be trusted to describe the data on disk?  Only a slot
+ * written by a session that ended cleanly, or by this one. */
+static bool
+slot_trusted (const struct sv_volume *vol, const struct sv_slot *s)
+{
+  return s->session > vol->last_unclean && !atomic_load (&vol->suspect_all);
+}
+
+/* Which slot of a pair describes the data on disk now?  -1: none (empty
+ * or unauthenticated).  Untrusted slots are checked against the data. */
+static int
+current_slot (struct sv_volume *vol, uint64_t block, const uint8_t *pairbuf,
+              int known)
+{
+  struct sv_slot pair[2];
+  uint8_t ct[BS], scratch[BS];
+  int newest, which;
+
+  if (known != -3)
+    return known;               /* already established by a merge read */
+  decode_pair (pairbuf, pair);
+  newest = sv_pair_newest (pair);
+  if (newest == -1 || slot_trusted (vol, &pair[newest]))
+    return newest;
+  if (sv_read_all (vol->data_fd, ct, BS, block * BS) == -1)
+    return -2;
+  if (decrypt_aead_block (vol, block, ct, scratch, pairbuf, &which) == -1)
+    which = -1;
+  sv_wipe (scratch, sizeof scratch);
+  return which;
+}
+
+/* Next nonce field for this session.  GCM: salt || counter, where the
+ * salt changes every 2^32 writes so no subkey sees more than 2^32
+ * messages.  XChaCha20: 24 random bytes. */
+static void
+next_nonce (struct sv_volume *vol, uint8_t nonce[SV_NONCE_LEN])
+{
+  uint64_t c;
+  uint32_t epoch;
+
+  if (vol->sb.cipher != SV_CIPHER_AES_256_GCM) {
+    randombytes_buf (nonce, SV_NONCE_LEN);
+    return;
+  }
+  c = atomic_fetch_add (&vol->nonce_counter, 1);
+  epoch = (uint32_t) (c >> 32);
+  memcpy (nonce, vol->session_salt, SV_GCM_SALT_LEN);
+  put_le32 (nonce + 12, get_le32 (nonce + 12) ^ epoch);
+  put_le64 (nonce + SV_GCM_SALT_LEN, c);
+}
+
+/* Seal one block into ct and record it in the slot after `current`. */
+static int
+seal_aead_block (struct sv_volume *vol, uint64_t block, const uint8_t *plain,
+                 uint8_t *ct, uint8_t *pairbuf, int current)
+{
+  struct sv_slot pair[2], *slot;
+  uint8_t ad[SV_BLOCK_AD_LEN];
+  int target;
+
+  decode_pair (pairbuf, pair);
+  if (current < 0)              /* empty or damaged: overwrite the older */
+    current = sv_pair_newest (pair);
+  target = current < 0 ? 0 : 1 - current;
+  slot = &pair[target];
+  slot->gen = current < 0 ? 1 : pair[current].gen + 1;
+  slot->session = vol->session;
+  next_nonce (vol, slot->nonce);
+  sv_block_ad (ad, &vol->sb, block, slot);
+  if (sv_block_seal (vol->bc, slot->nonce, ad, sizeof ad, plain, ct, BS,
+                     slot->tag) == -1)
+    return -1;
+  sv_slot_encode (slot, pairbuf + target * SV_SLOT_LEN);
+  return 0;
+}
+
+/* Is the first (e = 0) or last (e = 1) block of the span only partly
+ * covered by the request?  A one-block span has only a first edge. */
+static bool
+edge_partial (const struct span *s, uint32_t count, int e)
+{
+  uint32_t tail = (uint32_t) ((s->head + (uint64_t) count) % BS);
+
+  if (s->n == 1)
+    return e == 0 && (s->head != 0 || tail != 0);
+  return e == 0 ? s->head != 0 : tail != 0;
+}
+
+/* Build the plaintext of the span: the caller's bytes, with the edges of
+ * partial blocks filled from the blocks on disk (read, authenticate,
+ * merge).  known[] gets the slot that authenticated each edge block. */
+static const uint8_t *
+merge_partial (struct sv_volume *vol, const struct span *s, const void *buf,
+               uint32_t count, const uint8_t *meta, int known[2])
+{
+  uint8_t *plain = sv_scratch (SV_SCRATCH_PLAIN, s->n * BS);
+  uint64_t edges[2] = { s->first, s->last };
+
+  if (plain == NULL)
+    return NULL;
+  for (int e = 0; e < 2; e++) {
+    uint64_t b = edges[e];
+    uint8_t ct[BS];
+    if (!edge_partial (s, count, e))
+      continue;
+    if (sv_read_all (vol->data_fd, ct, BS, b * BS) == -1
+        || decrypt_block (vol, b, ct, plain + (b - s->first) * BS,
+                          meta ? pair_ptr ((uint8_t *) meta, s, b) : NULL,
+                          &known[e]) == -1)
+      return NULL;
+  }
+  memcpy (plain + s->head, buf, count);
+  return plain;
+}
+
+static int
+seal_span (struct sv_volume *vol, const struct span *s, const uint8_t *plain,
+           uint8_t *ct, uint8_t *meta, const int known[2])
+{
+  for (uint64_t i = 0; i < s->n; i++) {
+    uint64_t b = s->first + i;
+    int cur;
+    if (!vol->aead) {
+      if (sv_block_xts (vol->bc, b, plain + i * BS, ct + i * BS, BS, true)
+          == -1)
+        return -1;
+      continue;
+    }
+    cur = current_slot (vol, b, pair_ptr (meta, s, b),
+                        i == 0 ? known[0] : i == s->n - 1 ? known[1] : -3);
+    if (cur == -2
+        || seal_aead_block (vol, b, plain + i * BS, ct + i * BS,
+                            pair_ptr (meta, s, b), cur) == -1)
+      return -1;
+  }
+  return 0;
+}
+
+/* Metadata first, then data; on a data failure put the old metadata
+ * back, and if even that fails stop trusting any slot. */
+static int
+write_span (struct sv_volume *vol, const struct span *s, uint8_t *ct,
+            uint8_t *meta, uint8_t *old_meta, bool fua)
+{
+  struct sv_io_req req[4];
+  size_t n = 0;
+
+  if (vol->aead)
+    req[n++] = (struct sv_io_req) { SV_IO_WRITE, vol->meta_fd, meta,
+                                    meta_span_len (s), meta_span_off (s) };
+  req[n++] = (struct sv_io_req) { SV_IO_WRITE, vol->data_fd, ct, s->n * BS,
+                                  s->first * BS };
+  if (fua) {
+    if (vol->aead)
+      req[n++] = (struct sv_io_req) { .op = SV_IO_FDATASYNC, .fd = vol->meta_fd };
+    req[n++] = (struct sv_io_req) { .op = SV_IO_FDATASYNC, .fd = vol->data_fd };
+  }
+  if (vol->io->submit (vol->io, req, n, true) == 0)
+    return 0;
+  if (vol->aead) {
+    struct sv_io_req undo = { SV_IO_WRITE, vol->meta_fd, old_meta,
+                              meta_span_len (s), meta_span_off (s) };
+    int e = errno;
+    if (vol->io->submit (vol->io, &undo, 1, true) == -1)
+      atomic_store (&vol->suspect_all, true);
+    errno = e;
+  }
+  return -1;
+}
+
+static int
+write_locked (struct sv_volume *vol, const struct span *s, const void *buf,
+              uint32_t count, bool fua)
+{
+  uint8_t *ct, *meta = NULL, *old_meta = NULL;
+  const uint8_t *plain = buf;
+  int known[2] = { -3, -3 };
+
+  ct = sv_scratch (SV_SCRATCH_CIPHER, s->n * BS);
+  if (ct == NULL)
+    return -1;
+  if (vol->aead) {
+    meta = sv_scratch (SV_SCRATCH_META, meta_span_len (s));
+    old_meta = sv_scratch (SV_SCRATCH_META_OLD, meta_span_len (s));
+    if (meta == NULL || old_meta == NULL
+        || sv_read_all (vol->meta_fd, meta, meta_span_len (s),
+                        meta_span_off (s)) == -1)
+      return io_error (vol, "read metadata");
+    memcpy (old_meta, meta, meta_span_len (s));
+  }
+  if (!s->aligned
+      && (plain = merge_partial (vol, s, buf, count, meta, known)) == NULL)
+    return io_error (vol, "read for partial write");
+  if (sv_volume_reserve_writes (vol, s->n) == -1)
+    return -1;
+  if (seal_span (vol, s, plain, ct, meta, known) == -1)
+    return io_error (vol, "encrypt");
+  if (write_span (vol, s, ct, meta, old_meta, fua) == -1)
+    return io_error (vol, "write");
+  return 0;
+}
+
+int
+sv_volume_write (struct sv_volume *vol, const void *buf, uint32_t count,
+                 uint64_t offset, bool fua)
+{
+  struct sv_range_held held;
+  struct span s;
+  int r;
+
+  if (vol->readonly) {
+    errno = EROFS;
+    return -1;
+  }
+  if (check_range (vol, count, offset) == -1)
+    return -1;
+  s = span_of (count, offset);
+  sv_range_lock (&vol->locks, &held, s.first, s.last, true);
+  r = write_locked (vol, &s, buf, count, fua);
+  sv_range_unlock (&held);
+  return r;
+}
+
+int
+sv_volume_flush (struct sv_volume *vol)
+{
+  struct sv_io_req req[2];
+  size_t n = 0;
+
+  if (vol->aead)
+    req[n++] = (struct sv_io_req) { .op = SV_IO_FDATASYNC, .fd = vol->meta_fd };
+  req[n++] = (struct sv_io_req) { .op = SV_IO_FDATASYNC, .fd = vol->data_fd };
+  if (vol->io->submit (vol->io, req, n, true) == -1)
+    return io_error (vol, "flush");
+  return 0;
+}
+
+/* ---- zero and trim ---- */
+
+/* Zero [off, off+len) of fd: deallocate or zero in place, and where the
+ * filesystem cannot, write zeros. */
+static int
+zero_file_range (struct sv_volume *vol, int fd, uint64_t off, uint64_t len,
+                 bool punch)
+{
+  static const uint8_t zeros[1 << 16];
+  struct sv_io_req req = { punch ? SV_IO_PUNCH : SV_IO_ZERO_RANGE, fd, NULL,
+                           len, off };
+
+  if (len == 0 || vol->io->submit (vol->io, &req, 1, true) == 0)
+    return 0;
+  if (errno != EOPNOTSUPP)
+    return -1;
+  while (len > 0) {
+    size_t n = len < sizeof zeros ? len : sizeof zeros;
+    req = (struct sv_io_req) { SV_IO_WRITE, fd, (void *) zeros, n, off };
+    if (vol->io->submit (vol->io, &req, 1, true) == -1)
+      return -1;
+    off += n;
+    len -= n;
+  }
+  return 0;
+}
+
+/* Whole blocks [first, end): empty their metadata slots (they then read
+ * as zeros whatever the data holds), and only then drop the data. */
+static int
+zero_whole_blocks (struct sv_volume *vol, uint64_t first, uint64_t end,
+                   bool may_punch)
+{
+  struct sv_range_held held;
+  int r = 0;
+
+  sv_range_lock (&vol->locks, &held, first, end - 1, true);
+  if (vol->aead) {
+    uint64_t mo = sv_meta_offset (first);
+    uint64_t me = sv_meta_offset (end - 1) + SV_PAIR_LEN;
+    uint64_t p0 = (mo + SV_META_PAGE - 1) / SV_META_PAGE * SV_META_PAGE;
+    uint64_t p1 = me / SV_META_PAGE * SV_META_PAGE;
+    if (p0 >= p1)
+      r = zero_file_range (vol, vol->meta_fd, mo, me - mo, false);
+    else
+      r = zero_file_range (vol, vol->meta_fd, mo, p0 - mo, false) == -1
+        || zero_file_range (vol, vol->meta_fd, p0, p1 - p0, true) == -1
+        || zero_file_range (vol, vol->meta_fd, p1, me - p1, false) == -1
+        ? -1 : 0;
+  }
+  if (r == 0)
+    r = zero_file_range (vol, vol->data_fd, first * BS, (end - first) * BS,
+                         may_punch);
+  sv_range_unlock (&held);
+  return r;
+}
+
+/* A piece smaller than a block goes through the ordinary write path. */
+static int
+zero_partial (struct sv_volume *vol, uint64_t off, uint64_t len)
+{
+  static const uint8_t zeros[BS];
+
+  if (len == 0)
+    return 0;
+  return sv_volume_write (vol, zeros, (uint32_t) len, off, false);
+}
+
+int
+sv_volume_zero (struct sv_volume *vol, uint32_t count, uint64_t offset,
+                bool may_punch, bool fua)
+{
+  uint64_t end = offset + count;
+  uint64_t first_full = (offset + BS - 1) / BS, end_full = end / BS;
+
+  if (vol->readonly) {
+    errno = EROFS;
+    return -1;
+  }
+  if (check_range (vol, count, offset) == -1)
+    return -1;
+  if (first_full >= end_full) {
+    /* No whole block inside: at most two partial pieces. */
+    uint64_t split = first_full * BS < end ? first_full * BS : end;
+    if (zero_partial (vol, offset, split - offset) == -1
+        || zero_partial (vol, split, end - split) == -1)
+      return -1;
+  }
+  else if (zero_partial (vol, offset, first_full * BS - offset) == -1
+           || zero_whole_blocks (vol, first_full, end_full, may_punch) == -1
+           || zero_partial (vol, end_full * BS, end - end_full * BS) == -1)
+    return io_error (vol, "zero");
+  return fua ? sv_volume_flush (vol) : 0;
+}
+
+/* ---- extents ---- */
+
+struct run {
+  uint64_t start, end;          /* bytes */
+  bool zero, open;
+  uint64_t lo, hi;              /* the requested range, for clipping */
+  sv_extent_fn fn;
+  void *opaque;
+};
+
+static int
+run_flush (struct run *r)
+{
+  uint64_t a = r->start > r->lo ? r->start : r->lo;
+  uint64_t b = r->end < r->hi ? r->end : r->hi;
+
+  r->open = false;
+  return a < b ? r->fn (r->opaque, a, b - a, r->zero) : 0;
+}
+
+static int
+run_add (struct run *r, uint64_t start, uint64_t end, bool zero)
+{
+  if (r->open && r->zero == zero && r->end == start) {
+    r->end = end;
+    return 0;
+  }
+  if (r->open && run_flush (r) == -1)
+    return -1;
+  *r = (struct run) { start, end, zero, true, r->lo, r->hi, r->fn, r->opaque };
+  return 0;
+}
+
+/* XTS: holes in the data file are the zero runs. */
+static int
+extents_xts (struct sv_volume *vol, struct run *run)
+{
+  uint64_t pos = run->lo / BS * BS;
+
+  while (pos < run->hi) {
+    off_t d = lseek (vol->data_fd, (off_t) pos, SEEK_DATA);
+    uint64_t data = d == -1 ? vol->sb.size : (uint64_t) d / BS * BS;
+    if (d == -1 && errno != ENXIO)
+      return -1;
+    if (data > pos) {
+      if (run_add (run, pos, data, true) == -1)
+        return -1;
+      pos = data;
+      continue;
+    }
+    d = lseek (vol->data_fd, (off_t) pos, SEEK_HOLE);
+    if (d == -1)
+      return -1;
+    if (run_add (run, pos, ((uint64_t) d + BS - 1) / BS * BS, false) == -1)
+      return -1;
+    pos = ((uint64_t) d + BS - 1) / BS * BS;
+  }
+  return 0;
+}
+
+/* AEAD: a block with two empty slots reads as zeros.  Pages missing from
+ * the sparse metadata file are skipped without reading them. */
+#define EXTENT_PAGES_PER_CALL 256
+
+static int
+extents_aead (struct sv_volume *vol, struct run *run)
+{
+  uint64_t b = run->lo / BS, last = (run->hi - 1) / BS;
+  uint8_t page[SV_META_PAGE];
+
+  for (int pages = 0; b <= last && pages < EXTENT_PAGES_PER_CALL; pages++) {
+    uint64_t p = b / SV_PAIRS_PER_PAGE, pend;
+    off_t d = lseek (vol->meta_fd, (off_t) (p * SV_META_PAGE), SEEK_DATA);
+    if (d == -1 && errno != ENXIO)
+      return -1;
+    if (d == -1 || (uint64_t) d >= (p + 1) * SV_META_PAGE) {
+      uint64_t next = d == -1 ? vol->nblocks
+        : (uint64_t) d / SV_META_PAGE * SV_PAIRS_PER_PAGE;
+      if (run_add (run, b * BS, next * BS, true) == -1)
+        return -1;
+      b = next;
+      continue;
+    }
+    if (sv_read_all (vol->meta_fd, page, sizeof page, p * SV_META_PAGE) == -1)
+      return -1;
+    pend = (p + 1) * SV_PAIRS_PER_PAGE;
+    for (; b < pend && b <= last && b < vol->nblocks; b++) {
+      struct sv_slot pair[2];
+      decode_pair (page + (b % SV_PAIRS_PER_PAGE) * SV_PAIR_LEN, pair);
+      if (run_add (run, b * BS, (b + 1) * BS, sv_pair_newest (pair) == -1)
+          == -1)
+        return -1;
+    }
+  }
+  return 0;
+}
+
+int
+sv_volume_extents (struct sv_volume *vol, uint32_t count, uint64_t offset,
+                   sv_extent_fn fn, void *opaque)
+{
+  struct run run = { .lo = offset, .hi = offset + count, .fn = fn,
+                     .opaque = opaque };
+  int r;
+
+  if (check_range (vol, count, offset) == -1)
+    return -1;
+  r = vol->aead ? extents_aead (vol, &run) : extents_xts (vol, &run);
+  if (r == -1)
+    return io_error (vol, "extents");
+  return run.open ? run_flush (&run) : 0;
+}
+
+/* ---- verify ---- */
+
+#define VERIFY_CHUNK 256        /* blocks per read */
+
+static int64_t
+verify_chunk (struct sv_volume *vol, uint64_t first, uint64_t n,
+              sv_bad_block_fn fn, void *opaque)
+{
+  struct sv_range_held held;
+  struct span s = { first, first + n - 1, n, 0, true };
+  uint8_t *ct, *meta, out[BS];
+  int64_t bad = 0;
+  int which;
+
+  sv_range_lock (&vol->locks, &held, s.first, s.last, false);
+  if (read_span (vol, &s, &ct, &meta) == -1) {
+    sv_range_unlock (&held);
+    return io_error (vol, "verify");
+  }
+  for (uint64_t i = 0; i < n; i++)
+    if (decrypt_aead_block (vol, first + i, ct + i * BS, out,
+                            pair_ptr (meta, &s, first + i), &which) == -1) {
+      fn (opaque, first + i);
+      bad++;
+    }
+  sv_range_unlock (&held);
+  sv_wipe (out, sizeof out);
+  return bad;
+}
+
+int64_t
+sv_volume_verify (struct sv_volume *vol, sv_bad_block_fn fn, void *opaque)
+{
+  int64_t bad = 0;
+  uint64_t b = 0;
+
+  if (!vol->aead)
+    return 0;                   /* XTS carries no integrity metadata */
+  while (b < vol->nblocks) {
+    /* Skip metadata pages that were never written: all-empty blocks. */
+    off_t d = lseek (vol->meta_fd, (off_t) sv_meta_offset (b), SEEK_DATA);
+    uint64_t n, r;
+    int64_t chunk;
+    if (d == -1 && errno == ENXIO)
+      break;
+    if (d == -1)
+      return io_error (vol, "verify");
+    if ((uint64_t) d > sv_meta_offset (b)) {
+      uint64_t next = (uint64_t) d / SV_META_PAGE * SV_PAIRS_PER_PAGE;
+      b = next > b ? next : b + 1;
+      continue;
+    }
+    r = vol->nblocks - b;
+    n = r < VERIFY_CHUNK ? r : VERIFY_CHUNK;
+    if ((chunk = verify_chunk (vol, b, n, fn, opaque)) == -1)
+      return -1;
+    bad += chunk;
+    b += n;
+  }
+  return bad;
+}

@@ -1,0 +1,534 @@
+/* sealvol: volume lifecycle: create, open, close, delete, superblock. */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "fsutil.h"
+#include "names.h"
+#include "report.h"
+#include "volume-impl.h"
+
+/* Block writes allowed under one volume key (docs/format.md, "Limits").
+ * GCM: 2^32 writes per derived subkey (a fresh subkey each 2^32 and each
+ * session), so the bound is the number of random 128-bit salts; we stop at
+ * 2^48 writes (1 EiB), far below any collision risk.  XChaCha20: random
+ * 192-bit nonces, same operational cap.  XTS: IEEE 1619 advises at most
+ * 2^44 AES blocks per key, i.e. 2^36 writes of 4 KiB. */
+uint64_t
+sv_cipher_write_limit (int cipher)
+{
+  return cipher == SV_CIPHER_AES_256_XTS ? UINT64_C (1) << 36
+    : UINT64_C (1) << 48;
+}
+
+const struct sv_superblock *
+sv_volume_superblock (const struct sv_volume *vol)
+{
+  return &vol->sb;
+}
+
+uint64_t
+sv_volume_size (const struct sv_volume *vol)
+{
+  return vol->sb.size;
+}
+
+uint64_t
+sv_volume_auth_failures (const struct sv_volume *vol)
+{
+  return atomic_load (&vol->auth_failures);
+}
+
+uint64_t
+sv_volume_writes (const struct sv_volume *vol)
+{
+  return atomic_load (&vol->writes);
+}
+
+static int
+open_in (const char *dir, const char *leaf, int flags, mode_t mode)
+{
+  char path[4096];
+
+  if ((size_t) snprintf (path, sizeof path, "%s/%s", dir, leaf) >= sizeof path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return open (path, flags | O_CLOEXEC | O_NOFOLLOW, mode);
+}
+
+static void
+unlink_in (const char *dir, const char *leaf)
+{
+  char path[4096];
+
+  if ((size_t) snprintf (path, sizeof path, "%s/%s", dir, leaf) < sizeof path)
+    unlink (path);
+}
+
+static void
+remove_volume_files (const char *dir)
+{
+  unlink_in (dir, "superblock");
+  unlink_in (dir, "data");
+  unlink_in (dir, "meta");
+  unlink_in (dir, ".superblock.tmp");
+  rmdir (dir);
+}
+
+/* A sparse file of exactly size bytes. */
+static int
+create_sparse (const char *dir, const char *leaf, uint64_t size)
+{
+  int fd = open_in (dir, leaf, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  int r;
+
+  if (fd == -1)
+    return -1;
+  r = ftruncate (fd, (off_t) size) == -1 || fsync (fd) == -1 ? -1 : 0;
+  close (fd);
+  return r;
+}
+
+static int
+check_create_params (const struct sv_tenant *t, const char *name,
+                     const struct sv_create_params *p)
+{
+  const char *why = sv_name_problem (name);
+  const char *st = p->service_type ? p->service_type : "gp";
+
+  errno = EINVAL;
+  if (why)
+    return sv_error ("volume name '%s' %s", name, why), -1;
+  if (p->size == 0 || p->size % SV_BLOCK_SIZE)
+    return sv_error ("size must be a positive multiple of 4096 bytes"), -1;
+  if (p->size > SV_MAX_SIZE)
+    return sv_error ("size must be at most 16T"), -1;
+  if (sv_cipher_name (p->cipher) == NULL)
+    return sv_error ("unknown cipher"), -1;
+  if (strlen (st) > SV_SERVICE_TYPE_MAX || sv_name_problem (st))
+    return sv_error ("service type '%s' is not a valid name", st), -1;
+  if (t->key == NULL)
+    return sv_error ("tenant key not loaded"), -1;
+  return 0;
+}
+
+static void
+fill_new_superblock (struct sv_superblock *sb, const struct sv_tenant *t,
+                     const char *name, const struct sv_create_params *p)
+{
+  memset (sb, 0, sizeof *sb);
+  sb->version = SV_FORMAT_VERSION;
+  sb->cipher = (uint32_t) p->cipher;
+  sb->block_size = SV_BLOCK_SIZE;
+  sb->slot_size = sv_cipher_is_aead (p->cipher) ? SV_SLOT_LEN : 0;
+  sb->size = p->size;
+  memcpy (sb->tenant_id, t->id, SV_ID_LEN);
+  randombytes_buf (sb->volume_id, SV_ID_LEN);
+  strcpy (sb->name, name);
+  strcpy (sb->service_type, p->service_type ? p->service_type : "gp");
+  sb->created = (uint64_t) time (NULL);
+  sb->write_limit = p->write_limit ? p->write_limit
+    : sv_cipher_write_limit (p->cipher);
+  sb->tenant_key_version = t->key_version;
+  sb->volume_key_version = 1;
+}
+
+/* Wrap the new volume key and write the superblock file. */
+static int
+write_new_superblock (const char *dir, struct sv_superblock *sb,
+                      const struct sv_tenant *t,
+                      const struct sv_key *volume_key)
+{
+  struct sv_wrap_context wc;
+  uint8_t mac_key[32], buf[SV_SUPERBLOCK_LEN];
+  int r;
+
+  sv_superblock_wrap_context (sb, &wc);
+  if (sv_wrap_key (sb->wrapped_key, t->key, &wc, volume_key) == -1
+      || sv_derive_mac_key (mac_key, volume_key, sb->volume_id) == -1)
+    return -1;
+  sv_superblock_encode (sb, mac_key, buf);
+  sv_wipe (mac_key, sizeof mac_key);
+  r = sv_replace_file (dir, "superblock", buf, sizeof buf, 0600);
+  return r;
+}
+
+int
+sv_volume_create (const struct sv_tenant *t, const char *name,
+                  const struct sv_create_params *p)
+{
+  CLEANUP_KEY struct sv_key *volume_key = NULL;
+  struct sv_superblock sb;
+  char *dir;
+  uint64_t nblocks = p->size / SV_BLOCK_SIZE;
+
+  if (check_create_params (t, name, p) == -1)
+    return -1;
+  if ((dir = sv_tenant_volume_dir (t, name)) == NULL)
+    return -1;
+  if (mkdir (dir, 0700) == -1) {
+    if (errno == EEXIST)
+      sv_error ("volume %s/%s already exists", t->name, name);
+    else
+      sv_error ("cannot create %s: %m", dir);
+    free (dir);
+    return -1;
+  }
+  /* The superblock is written last: a volume exists once it is there. */
+  fill_new_superblock (&sb, t, name, p);
+  volume_key = sv_key_new_random (SV_VOLUME_KEY_LEN);
+  if (volume_key == NULL
+      || create_sparse (dir, "data", p->size) == -1
+      || (sv_cipher_is_aead (p->cipher)
+          && create_sparse (dir, "meta", sv_meta_size (nblocks)) == -1)
+      || write_new_superblock (dir, &sb, t, volume_key) == -1) {
+    sv_error ("cannot create volume %s/%s: %m", t->name, name);
+    remove_volume_files (dir);
+    free (dir);
+    return -1;
+  }
+  free (dir);
+  return 0;
+}
+
+/* ---- opening ---- */
+
+static int
+open_files (struct sv_volume *vol, bool aead_hint)
+{
+  int rw = vol->readonly ? O_RDONLY : O_RDWR;
+
+  (void) aead_hint;
+  vol->sb_fd = open_in (vol->dir, "superblock", rw, 0);
+  if (vol->sb_fd == -1) {
+    if (errno == ENOENT)
+      sv_error ("no such volume: %s/%s", vol->tenant, vol->name);
+    else
+      sv_error ("cannot open volume %s/%s: %m", vol->tenant, vol->name);
+    return -1;
+  }
+  vol->data_fd = open_in (vol->dir, "data", rw, 0);
+  if (vol->data_fd == -1) {
+    sv_error ("volume %s/%s: cannot open data file: %m", vol->tenant,
+              vol->name);
+    return -1;
+  }
+  /* One writer per volume across processes; readers (verify) share;
+   * info only reads the superblock and takes no lock. */
+  if ((vol->flags & SV_OPEN_INFO) != SV_OPEN_INFO
+      && flock (vol->data_fd, (vol->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB)
+      == -1) {
+    sv_error ("volume %s/%s is in use by another process", vol->tenant,
+              vol->name);
+    return -1;
+  }
+  return 0;
+}
+
+/* Read, decode and authenticate the superblock; unwrap the volume key
+ * and derive the MAC key and the block cipher. */
+static int
+load_superblock (struct sv_volume *vol, const struct sv_tenant *t)
+{
+  uint8_t buf[SV_SUPERBLOCK_LEN];
+  struct sv_wrap_context wc;
+  CLEANUP_KEY struct sv_key *volume_key = NULL;
+  CLEANUP_KEY struct sv_key *data_key = NULL;
+  const char *why;
+
+  errno = EINVAL;
+  if (sv_read_all (vol->sb_fd, buf, sizeof buf, 0) == -1)
+    return sv_error ("volume %s/%s: superblock is truncated", vol->tenant,
+                     vol->name), -1;
+  if (sv_superblock_decode (buf, &vol->sb, &why) == -1)
+    return sv_error ("volume %s/%s: %s", vol->tenant, vol->name, why), -1;
+  if (memcmp (vol->sb.tenant_id, t->id, SV_ID_LEN) != 0
+      || strcmp (vol->sb.name, vol->name) != 0)
+    return sv_error ("volume %s/%s: superblock belongs to another tenant or "
+                     "volume", vol->tenant, vol->name), -1;
+  if (vol->sb.tenant_key_version != t->key_version)
+    return sv_error ("volume %s/%s: wrapped under tenant key version %u, "
+                     "tenant has version %u", vol->tenant, vol->name,
+                     vol->sb.tenant_key_version, t->key_version), -1;
+  sv_superblock_wrap_context (&vol->sb, &wc);
+  volume_key = sv_unwrap_key (vol->sb.wrapped_key, t->key, &wc);
+  if (volume_key == NULL)
+    return sv_error ("volume %s/%s: cannot unwrap the volume key (wrong "
+                     "tenant key, or the wrapped key was altered)",
+                     vol->tenant, vol->name), -1;
+  vol->mac_key = sv_key_new (32);
+  if (vol->mac_key == NULL
+      || sv_derive_mac_key (sv_key_bytes_mut (vol->mac_key), volume_key,
+                            vol->sb.volume_id) == -1)
+    return -1;
+  if (!sv_superblock_mac_ok (buf, sv_key_bytes (vol->mac_key)))
+    return sv_error ("volume %s/%s: superblock failed its MAC check "
+                     "(tampered or corrupted)", vol->tenant, vol->name), -1;
+  data_key = sv_derive_data_key (volume_key, vol->sb.volume_id,
+                                 (int) vol->sb.cipher);
+  if (data_key == NULL
+      || (vol->bc = sv_block_cipher_new ((int) vol->sb.cipher, data_key))
+         == NULL)
+    return sv_error ("volume %s/%s: cannot set up the cipher", vol->tenant,
+                     vol->name), -1;
+  return 0;
+}
+
+static int
+check_file_size (struct sv_volume *vol, int fd, const char *what,
+                 uint64_t expect)
+{
+  struct stat st;
+
+  if (fstat (fd, &st) == -1)
+    return sv_error ("volume %s/%s: %s: %m", vol->tenant, vol->name, what), -1;
+  if ((uint64_t) st.st_size != expect) {
+    errno = EINVAL;
+    sv_error ("volume %s/%s: %s file is %jd bytes, expected %ju "
+              "(truncated or damaged); refusing to open",
+              vol->tenant, vol->name, what, (intmax_t) st.st_size,
+              (uintmax_t) expect);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+open_meta (struct sv_volume *vol)
+{
+  vol->meta_fd = open_in (vol->dir, "meta", vol->readonly ? O_RDONLY : O_RDWR,
+                          0);
+  if (vol->meta_fd == -1) {
+    sv_error ("volume %s/%s: cannot open metadata file: %m", vol->tenant,
+              vol->name);
+    return -1;
+  }
+  return check_file_size (vol, vol->meta_fd, "metadata",
+                          sv_meta_size (vol->nblocks));
+}
+
+/* Write vol->sb (seq bumped) in place and make it durable.  The 4096-byte
+ * aligned write is assumed atomic (docs/format.md).  Caller holds
+ * sb_lock. */
+static int
+write_superblock_locked (struct sv_volume *vol)
+{
+  uint8_t buf[SV_SUPERBLOCK_LEN];
+
+  vol->sb.seq++;
+  sv_superblock_encode (&vol->sb, sv_key_bytes (vol->mac_key), buf);
+  if (sv_write_all (vol->sb_fd, buf, sizeof buf, 0) == -1
+      || fdatasync (vol->sb_fd) == -1) {
+    sv_error ("volume %s/%s: cannot write superblock: %m", vol->tenant,
+              vol->name);
+    return -1;
+  }
+  return 0;
+}
+
+/* A writable open starts a session: remember whether the last one ended
+ * cleanly, take a new session number and mark the volume open. */
+static int
+start_session (struct sv_volume *vol)
+{
+  int r;
+
+  pthread_mutex_lock (&vol->sb_lock);
+  if (vol->sb.flags & SV_SB_OPEN)
+    vol->sb.last_unclean_session = vol->sb.session;
+  vol->sb.session++;
+  vol->sb.flags |= SV_SB_OPEN;
+  r = write_superblock_locked (vol);
+  pthread_mutex_unlock (&vol->sb_lock);
+  if (r == -1)
+    return -1;
+  vol->session = vol->sb.session;
+  vol->last_unclean = vol->sb.last_unclean_session;
+  /* After a crash the true count may be anywhere below the mark. */
+  atomic_store (&vol->writes, vol->sb.writes_reserved);
+  randombytes_buf (vol->session_salt, sizeof vol->session_salt);
+  return 0;
+}
+
+static struct sv_volume *
+volume_alloc (const struct sv_tenant *t, const char *name, unsigned flags,
+              struct sv_io_engine *io)
+{
+  struct sv_volume *vol = calloc (1, sizeof *vol);
+
+  if (vol == NULL)
+    return NULL;
+  strcpy (vol->tenant, t->name);
+  strcpy (vol->name, name);
+  vol->sb_fd = vol->data_fd = vol->meta_fd = -1;
+  vol->flags = flags;
+  vol->readonly = flags & SV_OPEN_READONLY;
+  vol->io = io ? io : sv_io_sync_new ();
+  pthread_mutex_init (&vol->sb_lock, NULL);
+  sv_rangelock_init (&vol->locks);
+  vol->dir = sv_tenant_volume_dir (t, name);
+  if (vol->dir == NULL || vol->io == NULL) {
+    sv_volume_close (vol);
+    return NULL;
+  }
+  return vol;
+}
+
+static void
+volume_free (struct sv_volume *vol)
+{
+  if (vol->meta_fd >= 0)
+    close (vol->meta_fd);
+  if (vol->data_fd >= 0)
+    close (vol->data_fd);
+  if (vol->sb_fd >= 0)
+    close (vol->sb_fd);
+  if (vol->io)
+    vol->io->free (vol->io);
+  sv_block_cipher_free (vol->bc);
+  sv_key_free (vol->mac_key);
+  sv_rangelock_destroy (&vol->locks);
+  pthread_mutex_destroy (&vol->sb_lock);
+  free (vol->dir);
+  sv_wipe (vol->session_salt, sizeof vol->session_salt);
+  free (vol);
+}
+
+struct sv_volume *
+sv_volume_open (const struct sv_tenant *t, const char *name, unsigned flags,
+                struct sv_io_engine *io)
+{
+  struct sv_volume *vol;
+  const char *why = sv_name_problem (name);
+
+  if (why) {
+    if (io)
+      io->free (io);
+    errno = EINVAL;
+    sv_error ("volume name '%s' %s", name, why);
+    return NULL;
+  }
+  if ((vol = volume_alloc (t, name, flags, io)) == NULL)
+    return NULL;
+  if (open_files (vol, true) == -1 || load_superblock (vol, t) == -1)
+    goto fail;
+  vol->aead = sv_cipher_is_aead ((int) vol->sb.cipher);
+  vol->nblocks = vol->sb.size / SV_BLOCK_SIZE;
+  if (check_file_size (vol, vol->data_fd, "data", vol->sb.size) == -1
+      || (vol->aead && open_meta (vol) == -1)
+      || (!vol->readonly && start_session (vol) == -1))
+    goto fail;
+  return vol;
+
+ fail:
+  volume_free (vol);
+  return NULL;
+}
+
+int
+sv_volume_close (struct sv_volume *vol)
+{
+  int r = 0;
+
+  if (vol == NULL)
+    return 0;
+  if (!vol->readonly && vol->session) {
+    r = sv_volume_flush (vol);
+    pthread_mutex_lock (&vol->sb_lock);
+    if (r == 0) {
+      /* Clean: every write finished, so the exact count can be kept. */
+      vol->sb.flags &= ~SV_SB_OPEN;
+      vol->sb.writes_reserved = atomic_load (&vol->writes);
+      r = write_superblock_locked (vol);
+    }
+    pthread_mutex_unlock (&vol->sb_lock);
+  }
+  volume_free (vol);
+  return r;
+}
+
+int
+sv_volume_reserve_writes (struct sv_volume *vol, uint64_t n)
+{
+  uint64_t now = atomic_fetch_add (&vol->writes, n) + n;
+  int r = 0;
+
+  if (now > vol->sb.write_limit) {
+    atomic_fetch_sub (&vol->writes, n);
+    errno = ENOSPC;
+    sv_error ("volume %s/%s has reached the write limit of its key "
+              "(%ju block writes); run 'sealvol volume rekey %s/%s'",
+              vol->tenant, vol->name, (uintmax_t) vol->sb.write_limit,
+              vol->tenant, vol->name);
+    return -1;
+  }
+  if (now <= vol->sb.writes_reserved)
+    return 0;
+  pthread_mutex_lock (&vol->sb_lock);
+  if (now > vol->sb.writes_reserved) {
+    uint64_t mark = now + SV_WRITE_RESERVATION;
+    vol->sb.writes_reserved = mark < vol->sb.write_limit
+      ? mark : vol->sb.write_limit;
+    r = write_superblock_locked (vol);
+  }
+  pthread_mutex_unlock (&vol->sb_lock);
+  return r;
+}
+
+/* ---- delete ---- */
+
+/* Crypto-erase: the wrapped key goes first and durably, so a crash after
+ * this point leaves a volume nobody can open; only then the bulk. */
+static int
+destroy_wrapped_key (struct sv_volume *vol)
+{
+  uint8_t noise[SV_SUPERBLOCK_LEN];
+
+  randombytes_buf (noise, sizeof noise);
+  if (sv_write_all (vol->sb_fd, noise, sizeof noise, 0) == -1
+      || fsync (vol->sb_fd) == -1) {
+    sv_error ("volume %s/%s: cannot overwrite the wrapped key: %m",
+              vol->tenant, vol->name);
+    return -1;
+  }
+  return 0;
+}
+
+int
+sv_volume_delete (const struct sv_tenant *t, const char *name)
+{
+  struct sv_volume *vol;
+  char *parent;
+  int r;
+
+  /* Opening proves the key and takes the exclusive lock, so a served
+   * volume is never deleted under its server. */
+  vol = volume_alloc (t, name, 0, NULL);
+  if (vol == NULL)
+    return -1;
+  if (sv_name_problem (name) || open_files (vol, true) == -1
+      || load_superblock (vol, t) == -1) {
+    volume_free (vol);
+    return -1;
+  }
+  r = destroy_wrapped_key (vol);
+  if (r == 0) {
+    remove_volume_files (vol->dir);
+    if (asprintf (&parent, "%s/volumes", t->dir) != -1) {
+      sv_fsync_dir (parent);
+      free (parent);
+    }
+  }
+  volume_free (vol);
+  return r;
+}

@@ -1,0 +1,80 @@
+/* sealvol: the volume store.
+ *
+ * A struct sv_volume is one opened volume: its authenticated superblock,
+ * its block cipher, its files and an I/O engine.  Reads and writes take
+ * byte ranges of any alignment; whole 4 KiB blocks go straight through,
+ * partial blocks are read, checked, merged and rewritten under the range's
+ * lock.  Every function is safe to call from many threads at once: ranges
+ * are serialised by striped reader/writer locks, nothing else is shared.
+ *
+ * Crash rule (docs/format.md): for each block the write path puts the new
+ * metadata in the slot that does NOT describe the data on disk, then
+ * overwrites the data.  A crash between the two leaves the old slot
+ * matching the old data; a read tries the newer slot, then the older.
+ */
+#ifndef SEALVOL_VOLUME_H
+#define SEALVOL_VOLUME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "format.h"
+#include "io.h"
+#include "tenant.h"
+
+struct sv_volume;
+
+struct sv_create_params {
+  uint64_t size;
+  int cipher;
+  const char *service_type;     /* NULL: "gp" */
+  uint64_t write_limit;         /* 0: the cipher's limit */
+};
+
+/* The tenant's key must be loaded. */
+int sv_volume_create (const struct sv_tenant *t, const char *name,
+                      const struct sv_create_params *p);
+int sv_volume_delete (const struct sv_tenant *t, const char *name);
+
+enum {
+  SV_OPEN_READONLY = 1,         /* no session, no writes, shared lock */
+  SV_OPEN_INFO = 3,             /* read-only, no lock: superblock only */
+};
+/* io may be NULL (sync).  The volume takes ownership of io. */
+struct sv_volume *sv_volume_open (const struct sv_tenant *t, const char *name,
+                                  unsigned flags, struct sv_io_engine *io);
+/* Flushes, marks the superblock clean, closes.  -1 if the flush failed. */
+int sv_volume_close (struct sv_volume *vol);
+
+const struct sv_superblock *sv_volume_superblock (const struct sv_volume *vol);
+uint64_t sv_volume_size (const struct sv_volume *vol);
+uint64_t sv_volume_auth_failures (const struct sv_volume *vol);
+uint64_t sv_volume_writes (const struct sv_volume *vol);
+
+/* I/O.  Return 0, or -1 with errno (EIO for a block that failed
+ * authentication, after logging tenant, volume and block). */
+int sv_volume_read (struct sv_volume *vol, void *buf, uint32_t count,
+                    uint64_t offset);
+int sv_volume_write (struct sv_volume *vol, const void *buf, uint32_t count,
+                     uint64_t offset, bool fua);
+int sv_volume_zero (struct sv_volume *vol, uint32_t count, uint64_t offset,
+                    bool may_punch, bool fua);
+int sv_volume_flush (struct sv_volume *vol);
+
+/* Report [offset, offset+count) as runs of data or zero, calling fn for
+ * each run in order; may stop early.  fn returns -1 to abort. */
+typedef int (*sv_extent_fn) (void *opaque, uint64_t offset, uint64_t length,
+                             bool zero);
+int sv_volume_extents (struct sv_volume *vol, uint32_t count, uint64_t offset,
+                       sv_extent_fn fn, void *opaque);
+
+/* Check every written block; fn is called for each that fails.  Returns
+ * the number of failures, or -1 on an I/O error. */
+typedef void (*sv_bad_block_fn) (void *opaque, uint64_t block);
+int64_t sv_volume_verify (struct sv_volume *vol, sv_bad_block_fn fn,
+                          void *opaque);
+
+/* The per-key write limit of a cipher, in 4 KiB block writes. */
+uint64_t sv_cipher_write_limit (int cipher);
+
+#endif
