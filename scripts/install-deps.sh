@@ -9,7 +9,7 @@ packages="
   nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin python3-libnbd
   libfuse3-dev fuse3
   qemu-utils fio gnutls-bin openssl
-  xxd python3-cryptography python3-nacl
+  xxd e2fsprogs python3-cryptography python3-nacl xfsprogs
 "
 
 export DEBIAN_FRONTEND=noninteractive

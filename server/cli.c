@@ -72,6 +72,8 @@ cmd_tenant_create (const struct options *o, const char *name)
 {
   if (o->size || o->cipher || o->service_type || o->json || o->kek)
     return usage_error ("%s: only --kek-file applies here", "tenant create");
+  if (sv_name_problem (name))
+    return usage_error ("bad tenant name '%s': %s", name, sv_name_problem (name));
   if (sv_tenant_create (o->root, name, o->kek_file) == -1)
     return EXIT_FAILURE;
   printf ("created tenant %s\n", name);
@@ -200,8 +202,10 @@ superblock_json (const char *tenant, const struct sv_superblock *sb,
 static void
 print_json (json_object *j)
 {
-  puts (json_object_to_json_string_ext (j, JSON_C_TO_STRING_PRETTY
-                                        | JSON_C_TO_STRING_NOSLASHESCAPE));
+  int flags = JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
+    | JSON_C_TO_STRING_NOSLASHESCAPE;
+
+  puts (json_object_to_json_string_ext (j, flags));
   json_object_put (j);
 }
 
@@ -324,7 +328,7 @@ dispatch_volume (const struct options *o, const char *verb, const char *arg)
 
   if (strcmp (verb, "list") == 0) {
     if (sv_name_problem (arg))
-      return usage_error ("bad tenant name '%s'", arg);
+      return usage_error ("bad tenant name '%s': %s", arg, sv_name_problem (arg));
     return cmd_volume_list (o, arg);
   }
   if (sv_split_volume_spec (arg, tenant, volume, &why) == -1) {

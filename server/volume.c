@@ -192,7 +192,12 @@ sv_volume_create (const struct sv_tenant *t, const char *name,
       || (sv_cipher_is_aead (p->cipher)
           && create_sparse (dir, "meta", sv_meta_size (nblocks)) == -1)
       || write_new_superblock (dir, &sb, t, volume_key) == -1) {
-    sv_error ("cannot create volume %s/%s: %m", t->name, name);
+    if (errno == EFBIG)
+      sv_error ("cannot create volume %s/%s: the filesystem under the root "
+                "cannot hold a file this large (ext4 stops at 16T-4K; use "
+                "xfs for 16T volumes)", t->name, name);
+    else
+      sv_error ("cannot create volume %s/%s: %m", t->name, name);
     remove_volume_files (dir);
     free (dir);
     return -1;

@@ -1,0 +1,45 @@
+#!/bin/bash
+# Scenario 21: export names "../x", "a/b", "", 4 KiB of "a", a NUL byte,
+# absolute paths and another tenant's volume are refused with a clear
+# error, nothing is opened, and the server keeps serving.
+source "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
+requires $PY -c 'import nbd'
+
+sv tenant create acme >/dev/null
+sv tenant create other >/dev/null
+sv volume create acme/good --size 1M >/dev/null
+sv volume create other/secret --size 1M >/dev/null
+start_server acme io=sync
+
+raw_go () { $PY "$top_srcdir/tests/nbd-raw-go.py" "$SOCK" "$1"; }
+
+raw_go "b'good'" >/dev/null || fail "a valid export was refused"
+long=$(printf 'a%.0s' $(seq 4096))
+for name in "b'../x'" "b'a/b'" "b''" "b'$long'" "b'go\\x00od'" \
+            "b'secret'" "b'../other/volumes/secret'" \
+            "b'$ROOT/other/volumes/secret'" "b'..'" "b'.hidden'"; do
+    status=0
+    raw_go "$name" >"$TMP/go.out" 2>&1 || status=$?
+    [ "$status" = 1 ] || fail "export $name: status $status, want refusal: $(cat "$TMP/go.out")"
+done
+# libnbd sees the same refusals as errors.
+for name in ../x a/b secret; do
+    if $PY -c 'import nbd,sys; h=nbd.NBD(); h.set_export_name(sys.argv[2]); h.connect_unix(sys.argv[1])' \
+        "$SOCK" "$name" 2>/dev/null; then
+        fail "libnbd connected to export '$name'"
+    fi
+done
+
+grep -q "refusing export name '../x': contains '/'" "$TMP/nbdkit.log" \
+    || fail "no clear log line for ../x"
+grep -q "refusing export name '': is empty" "$TMP/nbdkit.log" \
+    || fail "no clear log line for the empty name"
+grep -q "no such volume: acme/secret" "$TMP/nbdkit.log" \
+    || fail "no clear log line for another tenant's volume"
+
+# Still serving, and the other tenant's volume was never opened.
+raw_go "b'good'" >/dev/null || fail "server stopped serving"
+stop_server
+sv volume info other/secret --json |
+    $PY -c 'import json,sys; j=json.load(sys.stdin); assert j["sessions"] == 0, j' \
+    || fail "another tenant's volume was opened"
