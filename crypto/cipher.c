@@ -421,29 +421,50 @@ scratch_ctx (void)
   return tc ? tc->scratch : NULL;
 }
 
+/* What one AEAD block needs: the context (keyed already for GCM), the
+ * key still to set (XChaCha's per-nonce subkey) and the IV. */
+struct block_setup {
+  EVP_CIPHER_CTX *ctx;
+  const EVP_CIPHER *evp;
+  const uint8_t *key;
+  uint8_t subkey[32];
+  uint8_t iv[12];
+};
+
+static int
+block_setup (struct sv_block_cipher *bc, const uint8_t nonce[SV_NONCE_LEN],
+             struct block_setup *s)
+{
+  s->evp = evp_cipher (bc->cipher);
+  s->key = NULL;
+  switch (bc->cipher) {
+  case SV_CIPHER_AES_256_GCM:
+    s->ctx = keyed_ctx (bc, nonce, true);
+    gcm_iv (s->iv, nonce);
+    return s->ctx ? 0 : -1;
+  case SV_CIPHER_XCHACHA20_POLY1305:
+    s->ctx = scratch_ctx ();
+    xchacha_subkey (s->subkey, s->iv, sv_key_bytes (bc->data_key), nonce);
+    s->key = s->subkey;
+    return s->ctx ? 0 : -1;
+  }
+  errno = EINVAL;
+  return -1;
+}
+
 int
 sv_block_seal (struct sv_block_cipher *bc, const uint8_t nonce[SV_NONCE_LEN],
                const uint8_t *ad, size_t adlen,
                const uint8_t *in, uint8_t *out, size_t len,
                uint8_t tag[SV_TAG_LEN])
 {
-  EVP_CIPHER_CTX *ctx;
-  uint8_t iv[12];
+  struct block_setup s;
+  int r = block_setup (bc, nonce, &s);
 
-  switch (bc->cipher) {
-  case SV_CIPHER_AES_256_GCM:
-    if ((ctx = keyed_ctx (bc, nonce, true)) == NULL)
-      return -1;
-    gcm_iv (iv, nonce);
-    return sv_aes256gcm_seal (ctx, NULL, iv, ad, adlen, in, out, len, tag);
-  case SV_CIPHER_XCHACHA20_POLY1305:
-    if ((ctx = scratch_ctx ()) == NULL)
-      return -1;
-    return sv_xchacha20poly1305_seal (ctx, sv_key_bytes (bc->data_key), nonce,
-                                      ad, adlen, in, out, len, tag);
-  }
-  errno = EINVAL;
-  return -1;
+  if (r == 0)
+    r = aead_seal (s.ctx, s.evp, s.key, s.iv, ad, adlen, in, out, len, tag);
+  sv_wipe (s.subkey, sizeof s.subkey);
+  return r;
 }
 
 int
@@ -452,23 +473,13 @@ sv_block_open (struct sv_block_cipher *bc, const uint8_t nonce[SV_NONCE_LEN],
                const uint8_t *in, uint8_t *out, size_t len,
                const uint8_t tag[SV_TAG_LEN])
 {
-  EVP_CIPHER_CTX *ctx;
-  uint8_t iv[12];
+  struct block_setup s;
+  int r = block_setup (bc, nonce, &s);
 
-  switch (bc->cipher) {
-  case SV_CIPHER_AES_256_GCM:
-    if ((ctx = keyed_ctx (bc, nonce, true)) == NULL)
-      return -1;
-    gcm_iv (iv, nonce);
-    return sv_aes256gcm_open (ctx, NULL, iv, ad, adlen, in, out, len, tag);
-  case SV_CIPHER_XCHACHA20_POLY1305:
-    if ((ctx = scratch_ctx ()) == NULL)
-      return -1;
-    return sv_xchacha20poly1305_open (ctx, sv_key_bytes (bc->data_key), nonce,
-                                      ad, adlen, in, out, len, tag);
-  }
-  errno = EINVAL;
-  return -1;
+  if (r == 0)
+    r = aead_open (s.ctx, s.evp, s.key, s.iv, ad, adlen, in, out, len, tag);
+  sv_wipe (s.subkey, sizeof s.subkey);
+  return r;
 }
 
 int

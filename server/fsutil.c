@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -10,18 +11,18 @@
 #include "fsutil.h"
 #include "report.h"
 
-int
-sv_read_all (int fd, void *buf, size_t len, uint64_t off)
+/* Move the whole range, retrying short transfers and EINTR. */
+static int
+transfer_all (int fd, char *p, size_t len, uint64_t off, bool write)
 {
-  char *p = buf;
-
   while (len > 0) {
-    ssize_t n = pread (fd, p, len, (off_t) off);
+    ssize_t n = write ? pwrite (fd, p, len, (off_t) off)
+                      : pread (fd, p, len, (off_t) off);
     if (n == -1 && errno == EINTR)
       continue;
     if (n == -1)
       return -1;
-    if (n == 0) {
+    if (n == 0) {               /* end of file on a read */
       errno = EIO;
       return -1;
     }
@@ -33,21 +34,15 @@ sv_read_all (int fd, void *buf, size_t len, uint64_t off)
 }
 
 int
+sv_read_all (int fd, void *buf, size_t len, uint64_t off)
+{
+  return transfer_all (fd, buf, len, off, false);
+}
+
+int
 sv_write_all (int fd, const void *buf, size_t len, uint64_t off)
 {
-  const char *p = buf;
-
-  while (len > 0) {
-    ssize_t n = pwrite (fd, p, len, (off_t) off);
-    if (n == -1 && errno == EINTR)
-      continue;
-    if (n == -1)
-      return -1;
-    p += n;
-    off += (uint64_t) n;
-    len -= (size_t) n;
-  }
-  return 0;
+  return transfer_all (fd, (char *) buf, len, off, true);
 }
 
 int
