@@ -30,6 +30,10 @@ static const char *kek;                 /* PATH, +PATH, -FD or - */
 static const char *io_name = "uring";
 static struct sv_tenant *tenant;
 
+/* -D sealvol.uring_refused=1: behave as if the kernel refused io_uring
+ * (how the fallback path is tested). */
+NBDKIT_DLL_PUBLIC int sealvol_debug_uring_refused = 0;
+
 /* Volumes opened by at least one connection.  The lock guards only this
  * list (open and close), never I/O. */
 struct shared_volume {
@@ -138,8 +142,13 @@ sealvol_get_ready (void)
   if (tenant == NULL || load_tenant_key () == -1)
     return -1;
   if (strcmp (io_name, "uring") == 0) {
-    nbdkit_debug ("sealvol: io_uring engine not built yet; using sync I/O");
-    io_name = "sync";
+    if (sealvol_debug_uring_refused)
+      errno = EPERM;
+    if (sealvol_debug_uring_refused || !sv_io_uring_available ()) {
+      nbdkit_error ("warning: io_uring is not available (%m); "
+                    "falling back to io=sync");
+      io_name = "sync";
+    }
   }
   return 0;
 }

@@ -10,8 +10,8 @@
 #include "fsutil.h"
 #include "io.h"
 
-static int
-run_one (const struct sv_io_req *r)
+int
+sv_io_run_sync (const struct sv_io_req *r)
 {
   switch (r->op) {
   case SV_IO_READ:
@@ -39,7 +39,7 @@ sync_submit (struct sv_io_engine *io, struct sv_io_req *reqs, size_t n,
   (void) io;
   (void) ordered;
   for (size_t i = 0; i < n; i++)
-    if (run_one (&reqs[i]) == -1)
+    if (sv_io_run_sync (&reqs[i]) == -1)
       return -1;
   return 0;
 }
@@ -68,6 +68,8 @@ sv_io_new (const char *name)
 {
   if (strcmp (name, "sync") == 0)
     return sv_io_sync_new ();
+  if (strcmp (name, "uring") == 0)
+    return sv_io_uring_new ();
   errno = ENOTSUP;
   return NULL;
 }

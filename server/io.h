@@ -39,7 +39,17 @@ struct sv_io_engine {
 
 struct sv_io_engine *sv_io_sync_new (void);
 
-/* Engine by name ("sync"; "uring" once built).  NULL if unknown. */
+/* The io_uring engine; NULL (errno set) where the kernel or a seccomp
+ * policy refuses io_uring.  sv_io_uring_available probes without making
+ * an engine. */
+struct sv_io_engine *sv_io_uring_new (void);
+bool sv_io_uring_available (void);
+
+/* Engine by name: "sync" or "uring".  NULL (errno set) if unknown or
+ * refused. */
 struct sv_io_engine *sv_io_new (const char *name);
+
+/* Run one request with plain system calls (short transfers retried). */
+int sv_io_run_sync (const struct sv_io_req *r);
 
 #endif

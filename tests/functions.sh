@@ -12,6 +12,8 @@ set -u
 : "${SEALVOL_PLUGIN:=$top_builddir/.libs/nbdkit-sealvol-plugin.so}"
 # Debian's python modules (libnbd, cryptography, nacl) live only here.
 PY=/usr/bin/python3
+# The I/O engine the tests serve with (both are tested; uring is the default).
+: "${IO:=uring}"
 CIPHERS="aes-256-gcm xchacha20-poly1305 aes-256-xts"
 AEAD_CIPHERS="aes-256-gcm xchacha20-poly1305"
 

@@ -77,7 +77,7 @@ expect_fail 1 "no such volume: acme/logs" sv volume delete acme/logs
 
 # A served volume cannot be deleted or verified under its server.
 requires $PY -c 'import nbd'
-start_server acme io=sync
+start_server acme io=$IO
 $PY -c 'import nbd,sys; h=nbd.NBD(); h.set_export_name("db"); h.connect_unix(sys.argv[1]); open(sys.argv[2],"w").close(); import time; time.sleep(3)' \
     "$SOCK" "$TMP/connected" &
 client=$!

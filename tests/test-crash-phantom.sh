@@ -18,18 +18,18 @@ for c in $AEAD_CIPHERS; do
     for i in 1 2 3; do head -c 4096 /dev/urandom > "$TMP/D$i"; done
 
     # D1 written in a session that ends cleanly.
-    start_server acme io=sync
+    start_server acme io=$IO
     nbd_write_from "$(u)" $((N * 4096)) "$TMP/D1"
     stop_server
     copy_bytes "$data" $((N * 4096)) "$TMP/ct1" 0 4096
 
     # D2 written, server killed, D2's data "never reached the disk".
-    start_server acme io=sync
+    start_server acme io=$IO
     nbd_write_and_hold "$(u)" $((N * 4096)) "$TMP/D2"
     stop_server KILL
     copy_bytes "$TMP/ct1" 0 "$data" $((N * 4096)) 4096
 
-    start_server acme io=sync
+    start_server acme io=$IO
     nbd_read_to "$(u)" $((N * 4096)) 4096 "$TMP/r1" || fail "$c: EIO after the first crash"
     cmp -s "$TMP/r1" "$TMP/D1" || fail "$c: block is not its old content after the first crash"
 
@@ -39,7 +39,7 @@ for c in $AEAD_CIPHERS; do
     stop_server KILL
     copy_bytes "$TMP/ct1" 0 "$data" $((N * 4096)) 4096
 
-    start_server acme io=sync
+    start_server acme io=$IO
     nbd_read_to "$(u)" $((N * 4096)) 4096 "$TMP/r2" || fail "$c: EIO after the second crash"
     cmp -s "$TMP/r2" "$TMP/D1" || fail "$c: block is not its old content after the second crash"
     # And a normal overwrite afterwards sticks.

@@ -9,7 +9,7 @@ sv tenant create acme >/dev/null
 sv tenant create other >/dev/null
 sv volume create acme/good --size 1M >/dev/null
 sv volume create other/secret --size 1M >/dev/null
-start_server acme io=sync
+start_server acme io=$IO
 
 raw_go () { $PY "$top_srcdir/tests/nbd-raw-go.py" "$SOCK" "$1"; }
 

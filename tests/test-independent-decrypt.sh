@@ -54,10 +54,10 @@ done
 
 # One session writes everything; later ones rewrite a few blocks, so their
 # newest slot is B.
-start_server acme io=sync
+start_server acme io=$IO
 for c in $CIPHERS; do nbd_write_from "$(uri "$c")" 0 "$TMP/$c.written"; done
 stop_server
-start_server acme io=sync
+start_server acme io=$IO
 for c in $CIPHERS; do
     for b in $REWRITE; do
         head -c $BS /dev/urandom >"$TMP/new"

@@ -146,13 +146,13 @@ for c in $CIPHERS; do
 done
 
 # Write every image.
-fresh_server acme io=sync
+fresh_server acme io=$IO
 for img in "$TMP"/acme-*.img; do
     v=${img#"$TMP/acme-"}; v=${v%.img}
     nbd_write_from "$(uri "$v")" 0 "$img"
 done
 stop_server
-fresh_server other io=sync
+fresh_server other io=$IO
 for img in "$TMP"/other-*.img; do
     v=${img#"$TMP/other-"}; v=${v%.img}
     nbd_write_from "$(uri "$v")" 0 "$img"
@@ -254,7 +254,7 @@ for c in $CIPHERS; do
 done
 
 # ---- online checks ----
-fresh_server acme io=sync
+fresh_server acme io=$IO
 for c in $AEAD_CIPHERS; do
     p=$(short $c)
     while read -r v b; do
@@ -309,14 +309,14 @@ for c in $AEAD_CIPHERS; do
 done
 
 # 8: served with another tenant's key, nothing of acme is served.
-fresh_server acme io=sync kek="$ROOT/other/tenant.key"
+fresh_server acme io=$IO kek="$ROOT/other/tenant.key"
 for c in $CIPHERS; do
     expect_refused "$(short $c)-good" "cannot unwrap"
 done
 stop_server
 
 # The tenant's own key still serves everything, contents intact.
-fresh_server acme io=sync
+fresh_server acme io=$IO
 for c in $CIPHERS; do
     p=$(short $c)
     nbd_read_to "$(uri $p-good)" 0 $(( NBLOCKS * BS )) "$TMP/got" ||

@@ -22,7 +22,7 @@ data=$(voldir big v16)/data meta=$(voldir big v16)/meta
 $PY -c "import sys; d, m = $((16 << 40)), $(stat -c %s "$meta"); r = m / d; print('metadata overhead %.2f%%' % (100 * r)); sys.exit(r >= 0.03)" \
     || fail "metadata overhead is not under 3%"
 
-start_server big io=sync
+start_server big io=$IO
 $PY - "$(uri v16)" <<'PYEOF' || fail "16T volume I/O"
 import sys, os, nbd
 h = nbd.NBD(); h.connect_uri(sys.argv[1])

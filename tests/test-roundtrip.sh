@@ -12,7 +12,7 @@ sv tenant create acme >/dev/null
 for c in $CIPHERS; do
     sv volume create "acme/$c" --size 64M --cipher "$c" >/dev/null
 done
-start_server acme io=sync
+start_server acme io=$IO
 
 nbdinfo --list "nbd+unix://?socket=$SOCK" > "$TMP/list"
 for c in $CIPHERS; do

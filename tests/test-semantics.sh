@@ -10,7 +10,7 @@ sv tenant create acme >/dev/null
 for c in $CIPHERS; do
     sv volume create "acme/$c" --size 8M --cipher "$c" >/dev/null
 done
-start_server acme io=sync
+start_server acme io=$IO
 
 for c in $CIPHERS; do
     u=$(uri "$c")
@@ -68,7 +68,7 @@ done
 
 # Crash: SIGKILL, restart, everything acknowledged with FUA is there.
 stop_server KILL
-start_server acme io=sync
+start_server acme io=$IO
 for c in $CIPHERS; do
     nbdcopy "$(uri "$c")" "$TMP/after-$c"
     cmp "$TMP/model-$c" "$TMP/after-$c" || fail "$c: contents lost across SIGKILL"
@@ -76,11 +76,11 @@ done
 stop_server
 
 # Flush then SIGKILL: data written without FUA but flushed also survives.
-start_server acme io=sync
+start_server acme io=$IO
 head -c 8M /dev/urandom > "$TMP/fresh"
 nbdcopy "$TMP/fresh" "$(uri aes-256-gcm)"      # nbdcopy flushes at the end
 stop_server KILL
-start_server acme io=sync
+start_server acme io=$IO
 nbdcopy "$(uri aes-256-gcm)" "$TMP/fresh-after"
 cmp "$TMP/fresh" "$TMP/fresh-after" || fail "flushed data lost across SIGKILL"
 stop_server
