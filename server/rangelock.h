@@ -21,7 +21,8 @@ struct sv_rangelock {
 
 struct sv_range_held {
   struct sv_rangelock *rl;
-  uint64_t mask[SV_STRIPES / 64];
+  unsigned run[2][2];           /* ascending runs of stripe indices */
+  int nruns;
 };
 
 void sv_rangelock_init (struct sv_rangelock *rl);

@@ -91,10 +91,12 @@ report_auth_failure (struct sv_volume *vol, uint64_t block)
               vol->tenant, vol->name, block);
 }
 
+/* Ciphertext is not secret, so the fast (vectorised memcmp) test will
+ * do: all zero iff the first byte is zero and every byte equals the next. */
 static bool
 all_zero (const uint8_t *p, size_t len)
 {
-  return sodium_is_zero (p, len) == 1;
+  return p[0] == 0 && memcmp (p, p + 1, len - 1) == 0;
 }
 
 /* Try to open block `block` under slot s.  0, or -1 with EILSEQ. */
@@ -263,30 +265,36 @@ current_slot (struct sv_volume *vol, uint64_t block, const uint8_t *pairbuf,
   return which;
 }
 
-/* Next nonce field for this session.  GCM: salt || counter, where the
- * salt changes every 2^32 writes so no subkey sees more than 2^32
- * messages.  XChaCha20: 24 random bytes. */
+/* Nonce fields for n blocks of this session.  GCM: salt || counter,
+ * where the salt changes every 2^32 writes so no subkey sees more than
+ * 2^32 messages.  XChaCha20: random, drawn as one ChaCha20 stream under a
+ * fresh 256-bit seed (one getrandom call per request, not per block). */
 static void
-next_nonce (struct sv_volume *vol, uint8_t nonce[SV_NONCE_LEN])
+fill_nonces (struct sv_volume *vol, uint8_t *nonces, uint64_t n)
 {
+  uint8_t seed[randombytes_SEEDBYTES];
   uint64_t c;
-  uint32_t epoch;
 
   if (vol->sb.cipher != SV_CIPHER_AES_256_GCM) {
-    randombytes_buf (nonce, SV_NONCE_LEN);
+    randombytes_buf (seed, sizeof seed);
+    randombytes_buf_deterministic (nonces, n * SV_NONCE_LEN, seed);
+    sv_wipe (seed, sizeof seed);
     return;
   }
-  c = atomic_fetch_add (&vol->nonce_counter, 1);
-  epoch = (uint32_t) (c >> 32);
-  memcpy (nonce, vol->session_salt, SV_GCM_SALT_LEN);
-  put_le32 (nonce + 12, get_le32 (nonce + 12) ^ epoch);
-  put_le64 (nonce + SV_GCM_SALT_LEN, c);
+  c = atomic_fetch_add (&vol->nonce_counter, n);
+  for (uint64_t i = 0; i < n; i++, c++) {
+    uint8_t *nonce = nonces + i * SV_NONCE_LEN;
+    memcpy (nonce, vol->session_salt, SV_GCM_SALT_LEN);
+    put_le32 (nonce + 12, get_le32 (nonce + 12) ^ (uint32_t) (c >> 32));
+    put_le64 (nonce + SV_GCM_SALT_LEN, c);
+  }
 }
 
 /* Seal one block into ct and record it in the slot after `current`. */
 static int
 seal_aead_block (struct sv_volume *vol, uint64_t block, const uint8_t *plain,
-                 uint8_t *ct, uint8_t *pairbuf, int current)
+                 uint8_t *ct, uint8_t *pairbuf, int current,
+                 const uint8_t nonce[SV_NONCE_LEN])
 {
   struct sv_slot pair[2], *slot;
   uint8_t ad[SV_BLOCK_AD_LEN];
@@ -299,7 +307,7 @@ seal_aead_block (struct sv_volume *vol, uint64_t block, const uint8_t *plain,
   slot = &pair[target];
   slot->gen = current < 0 ? 1 : pair[current].gen + 1;
   slot->session = vol->session;
-  next_nonce (vol, slot->nonce);
+  memcpy (slot->nonce, nonce, SV_NONCE_LEN);
   sv_block_ad (ad, &vol->sb, block, slot);
   if (sv_block_seal (vol->bc, slot->nonce, ad, sizeof ad, plain, ct, BS,
                      slot->tag) == -1)
@@ -351,6 +359,13 @@ static int
 seal_span (struct sv_volume *vol, const struct span *s, const uint8_t *plain,
            uint8_t *ct, uint8_t *meta, const int known[2])
 {
+  uint8_t *nonces = NULL;
+
+  if (vol->aead) {
+    if ((nonces = sv_scratch (SV_SCRATCH_NONCE, s->n * SV_NONCE_LEN)) == NULL)
+      return -1;
+    fill_nonces (vol, nonces, s->n);
+  }
   for (uint64_t i = 0; i < s->n; i++) {
     uint64_t b = s->first + i;
     int cur;
@@ -364,7 +379,8 @@ seal_span (struct sv_volume *vol, const struct span *s, const uint8_t *plain,
                         i == 0 ? known[0] : i == s->n - 1 ? known[1] : -3);
     if (cur == -2
         || seal_aead_block (vol, b, plain + i * BS, ct + i * BS,
-                            pair_ptr (meta, s, b), cur) == -1)
+                            pair_ptr (meta, s, b), cur,
+                            nonces + i * SV_NONCE_LEN) == -1)
       return -1;
   }
   return 0;
