@@ -7,8 +7,12 @@
  */
 #include <config.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +20,7 @@
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
+#include "audit.h"
 #include "names.h"
 #include "report.h"
 #include "secmem.h"
@@ -28,6 +33,7 @@ static const char *root = "/var/lib/sealvol";
 static const char *tenant_name;
 static const char *kek;                 /* PATH, +PATH, -FD or - */
 static const char *io_name = "uring";
+static bool allow_plaintext;            /* over TCP; Unix sockets always may */
 static struct sv_tenant *tenant;
 
 /* -D sealvol.uring_refused=1: behave as if the kernel refused io_uring
@@ -48,6 +54,8 @@ static pthread_mutex_t volumes_lock = PTHREAD_MUTEX_INITIALIZER;
 struct handle {
   struct shared_volume *sv;
   bool readonly;
+  bool tls;
+  char peer[128];
 };
 
 static void
@@ -83,6 +91,12 @@ sealvol_config (const char *key, const char *value)
     tenant_name = value;
   else if (strcmp (key, "kek") == 0)
     kek = value;
+  else if (strcmp (key, "allow-plaintext") == 0) {
+    int b = nbdkit_parse_bool (value);
+    if (b == -1)
+      return -1;
+    allow_plaintext = b;
+  }
   else if (strcmp (key, "io") == 0) {
     if (strcmp (value, "uring") != 0 && strcmp (value, "sync") != 0) {
       nbdkit_error ("io must be 'uring' or 'sync', not '%s'", value);
@@ -115,16 +129,17 @@ sealvol_config_complete (void)
   return 0;
 }
 
-/* kek=PATH goes through the key-file checks (mode 0600, owner); the
- * nbdkit password forms +FILE, -FD and - are read by nbdkit itself. */
+/* kek=PATH and kek=+PATH go through the key-file checks (mode 0600,
+ * owned by the serving user); kek=-FD and kek=- (a pipe or a terminal)
+ * are read by nbdkit itself. */
 static int
 load_tenant_key (void)
 {
   char *secret = NULL;
   int r;
 
-  if (kek == NULL || (kek[0] != '+' && kek[0] != '-'))
-    return sv_tenant_load_key (tenant, kek);
+  if (kek == NULL || kek[0] != '-')
+    return sv_tenant_load_key (tenant, kek && kek[0] == '+' ? kek + 1 : kek);
   if (nbdkit_read_password (kek, &secret) == -1)
     return -1;
   r = sv_tenant_set_key_hex (tenant, secret);
@@ -133,14 +148,9 @@ load_tenant_key (void)
   return r;
 }
 
-/* Load the tenant and its key before serving, so a bad key refuses to
- * start instead of failing the first client. */
 static int
 sealvol_get_ready (void)
 {
-  tenant = sv_tenant_open (root, tenant_name);
-  if (tenant == NULL || load_tenant_key () == -1)
-    return -1;
   if (strcmp (io_name, "uring") == 0) {
     if (sealvol_debug_uring_refused)
       errno = EPERM;
@@ -153,20 +163,104 @@ sealvol_get_ready (void)
   return 0;
 }
 
+/* The tenant and its key are loaded here, after nbdkit -u has switched to
+ * the serving user, so the key file's owner is checked against that user;
+ * a missing, unreadable or wrong key stops the server before it serves. */
+static int
+sealvol_after_fork (void)
+{
+  tenant = sv_tenant_open (root, tenant_name);
+  if (tenant == NULL || load_tenant_key () == -1)
+    return -1;
+  return 0;
+}
+
 #define sealvol_config_help \
   "root=<DIR>        Storage root (default /var/lib/sealvol).\n" \
   "tenant=<NAME>     (required) The tenant whose volumes are served.\n" \
   "kek=<PATH>        Tenant key file (default: the tenant's own).\n" \
-  "io=uring|sync     I/O engine (default uring, falls back to sync)."
+  "io=uring|sync     I/O engine (default uring, falls back to sync).\n" \
+  "allow-plaintext=true  Serve TCP clients without TLS (default: refuse)."
+
+/* The client's address as text ("127.0.0.1:40312", "unix"), and whether
+ * it came over TCP. */
+static bool
+describe_peer (char *buf, size_t len)
+{
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+
+  if (nbdkit_peer_name ((struct sockaddr *) &ss, &sl) == -1) {
+    snprintf (buf, len, "unknown");
+    return false;
+  }
+  switch (ss.ss_family) {
+  case AF_INET: {
+    struct sockaddr_in *in = (struct sockaddr_in *) &ss;
+    inet_ntop (AF_INET, &in->sin_addr, host, sizeof host);
+    port = ntohs (in->sin_port);
+    break;
+  }
+  case AF_INET6: {
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &ss;
+    inet_ntop (AF_INET6, &in6->sin6_addr, host, sizeof host);
+    port = ntohs (in6->sin6_port);
+    break;
+  }
+  default:
+    snprintf (buf, len, "unix");
+    return false;
+  }
+  snprintf (buf, len, "%s:%d", host, port);
+  return true;
+}
+
+static void
+audit_connection (const char *event, const char *volume, const char *peer,
+                  bool tls, const char *reason)
+{
+  json_object *e = sv_audit_event (event, tenant->name);
+
+  if (volume)
+    json_object_object_add (e, "volume", json_object_new_string (volume));
+  json_object_object_add (e, "peer", json_object_new_string (peer));
+  json_object_object_add (e, "tls", json_object_new_boolean (tls));
+  if (reason)
+    json_object_object_add (e, "reason", json_object_new_string (reason));
+  sv_audit_write (tenant->dir, e);
+}
+
+/* Property 4: over TCP nothing travels in the clear unless the operator
+ * said so.  Returns -1 (reported and audited) for a plaintext TCP peer. */
+static int
+refuse_plaintext (bool is_tls, const char *volume)
+{
+  char peer[128];
+  bool tcp = describe_peer (peer, sizeof peer);
+
+  if (!tcp || is_tls || allow_plaintext)
+    return 0;
+  nbdkit_error ("refusing plaintext connection from %s: TLS is required over "
+                "TCP (start nbdkit with --tls=require, or set "
+                "allow-plaintext=true)", peer);
+  audit_connection ("connection-refused", volume, peer, false,
+                    "plaintext over TCP");
+  errno = EPERM;
+  return -1;
+}
 
 static int
 sealvol_list_exports (int readonly, int is_tls, struct nbdkit_exports *exports)
 {
-  char **names = sv_tenant_volume_names (tenant);
+  char **names;
   int r = 0;
 
   (void) readonly;
-  (void) is_tls;
+  if (refuse_plaintext (is_tls, NULL) == -1)
+    return -1;
+  names = sv_tenant_volume_names (tenant);
   if (names == NULL)
     return -1;
   for (char **n = names; *n && r == 0; n++)
@@ -225,23 +319,31 @@ sealvol_open (int readonly)
   const char *why;
   struct handle *h;
 
-  if (name == NULL)
+  if (name == NULL || refuse_plaintext (nbdkit_is_tls (), name) == -1)
     return NULL;
-  if ((why = sv_name_problem (name)) != NULL) {
-    nbdkit_error ("refusing export name '%.80s': %s", name, why);
-    errno = EINVAL;
-    return NULL;
-  }
   h = calloc (1, sizeof *h);
   if (h == NULL) {
     nbdkit_error ("calloc: %m");
     return NULL;
   }
   h->readonly = readonly;
+  h->tls = nbdkit_is_tls ();
+  describe_peer (h->peer, sizeof h->peer);
+  if ((why = sv_name_problem (name)) != NULL) {
+    nbdkit_error ("refusing export name '%.80s': %s", name, why);
+    audit_connection ("connection-refused", NULL, h->peer, h->tls,
+                      "invalid export name");
+    free (h);
+    errno = EINVAL;
+    return NULL;
+  }
   if ((h->sv = acquire_volume (name)) == NULL) {
+    audit_connection ("connection-refused", name, h->peer, h->tls,
+                      "cannot open volume");
     free (h);
     return NULL;
   }
+  audit_connection ("connection-open", name, h->peer, h->tls, NULL);
   return h;
 }
 
@@ -250,6 +352,7 @@ sealvol_close (void *handle)
 {
   struct handle *h = handle;
 
+  audit_connection ("connection-close", h->sv->name, h->peer, h->tls, NULL);
   release_volume (h->sv);
   free (h);
 }
@@ -357,6 +460,7 @@ static struct nbdkit_plugin plugin = {
   .config_help = sealvol_config_help,
   .magic_config_key = NULL,
   .get_ready = sealvol_get_ready,
+  .after_fork = sealvol_after_fork,
   .list_exports = sealvol_list_exports,
   .open = sealvol_open,
   .close = sealvol_close,

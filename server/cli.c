@@ -14,9 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <json-c/json.h>
 #include <sodium.h>
 
+#include "audit.h"
 #include "names.h"
 #include "report.h"
 #include "secmem.h"
@@ -65,6 +67,28 @@ usage_error (const char *fmt, ...)
   return EXIT_USAGE;
 }
 
+/* One audit line for an administrative action. */
+static void
+audit_volume_event (const struct options *o, const char *tenant,
+                    const char *event, const char *volume)
+{
+  json_object *e = sv_audit_event (event, tenant);
+  char dir[4096];
+
+  if (volume)
+    json_object_object_add (e, "volume", json_object_new_string (volume));
+  if (o->size && volume)
+    json_object_object_add (e, "size", json_object_new_string (o->size));
+  if (o->cipher && volume)
+    json_object_object_add (e, "cipher", json_object_new_string (o->cipher));
+  if (o->service_type)
+    json_object_object_add (e, "service_type",
+                            json_object_new_string (o->service_type));
+  json_object_object_add (e, "uid", json_object_new_int64 (getuid ()));
+  snprintf (dir, sizeof dir, "%s/%s", o->root, tenant);
+  sv_audit_write (dir, e);
+}
+
 /* ---- tenant ---- */
 
 static int
@@ -76,6 +100,7 @@ cmd_tenant_create (const struct options *o, const char *name)
     return usage_error ("bad tenant name '%s': %s", name, sv_name_problem (name));
   if (sv_tenant_create (o->root, name, o->kek_file) == -1)
     return EXIT_FAILURE;
+  audit_volume_event (o, name, "tenant-create", NULL);
   printf ("created tenant %s\n", name);
   return EXIT_SUCCESS;
 }
@@ -136,6 +161,7 @@ cmd_volume_create (const struct options *o, const char *tenant,
   sv_tenant_free (t);
   if (r == -1)
     return EXIT_FAILURE;
+  audit_volume_event (o, tenant, "volume-create", volume);
   sv_format_size (p.size, human, sizeof human);
   printf ("created volume %s/%s (%s, %s)\n", tenant, volume, human,
           sv_cipher_name (p.cipher));
@@ -155,6 +181,7 @@ cmd_volume_delete (const struct options *o, const char *tenant,
   sv_tenant_free (t);
   if (r == -1)
     return EXIT_FAILURE;
+  audit_volume_event (o, tenant, "volume-delete", volume);
   printf ("deleted volume %s/%s (key destroyed)\n", tenant, volume);
   return EXIT_SUCCESS;
 }

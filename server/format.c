@@ -84,6 +84,8 @@ sv_superblock_decode (const uint8_t buf[SV_SUPERBLOCK_LEN],
   if (get_le32 (buf + OFF_HDR_LEN) != SV_SUPERBLOCK_LEN)
     return *why = "bad superblock length", -1;
   sb->flags = get_le32 (buf + OFF_FLAGS);
+  if (sb->flags & ~(uint32_t) SV_SB_OPEN)
+    return *why = "unknown superblock flags", -1;
   sb->cipher = get_le32 (buf + OFF_CIPHER);
   if (sv_cipher_name ((int) sb->cipher) == NULL)
     return *why = "unknown cipher", -1;

@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 enum sv_scratch_kind { SV_SCRATCH_CIPHER, SV_SCRATCH_PLAIN, SV_SCRATCH_META,
-                       SV_SCRATCH_META_OLD, SV_SCRATCH_NONCE,
+                       SV_SCRATCH_NONCE,
                        SV_SCRATCH_KINDS };
 
 /* A buffer of at least len bytes, or NULL (errno = ENOMEM). */

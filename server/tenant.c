@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "fsutil.h"
+#include "kdf.h"
 #include "names.h"
 #include "report.h"
 #include "tenant.h"
@@ -59,21 +60,40 @@ write_new_key_file (const char *path)
   return 0;
 }
 
+/* A check value that tells a wrong tenant key at start-up, before any
+ * volume is opened: HMAC-SHA256(key, label || tenant id), first 16 bytes.
+ * It reveals nothing about the key. */
 static int
-write_tenant_conf (const char *dir, const uint8_t id[SV_ID_LEN],
-                   uint32_t key_version, const char *kek_file)
+key_check_value (uint8_t out[KEY_CHECK_LEN], const struct sv_key *key,
+                 const uint8_t id[SV_ID_LEN])
 {
-  char hexid[2 * SV_ID_LEN + 1];
+  uint8_t msg[32 + SV_ID_LEN], mac[SV_HMAC_LEN];
+
+  memset (msg, 0, 32);
+  memcpy (msg, "sealvol tenant key check v1", 27);
+  memcpy (msg + 32, id, SV_ID_LEN);
+  if (sv_hmac_sha256 (mac, sv_key_bytes (key), sv_key_len (key), msg,
+                      sizeof msg) == -1)
+    return -1;
+  memcpy (out, mac, KEY_CHECK_LEN);
+  return 0;
+}
+
+static int
+write_tenant_conf (const char *dir, const struct sv_tenant *t)
+{
+  char hexid[2 * SV_ID_LEN + 1], hexcheck[2 * KEY_CHECK_LEN + 1];
   char text[1024];
   int n;
 
-  sodium_bin2hex (hexid, sizeof hexid, id, SV_ID_LEN);
+  sodium_bin2hex (hexid, sizeof hexid, t->id, SV_ID_LEN);
+  sodium_bin2hex (hexcheck, sizeof hexcheck, t->key_check, KEY_CHECK_LEN);
   n = snprintf (text, sizeof text,
                 "# sealvol tenant; written by \"sealvol tenant create\"\n"
-                "[tenant]\nid = %s\nkey-version = %u\n%s%s%s",
-                hexid, key_version,
-                kek_file ? "kek-file = " : "", kek_file ? kek_file : "",
-                kek_file ? "\n" : "");
+                "[tenant]\nid = %s\nkey-version = %u\nkey-check = %s\n%s%s%s",
+                hexid, t->key_version, hexcheck,
+                t->kek_file ? "kek-file = " : "", t->kek_file ? t->kek_file : "",
+                t->kek_file ? "\n" : "");
   if (n < 0 || (size_t) n >= sizeof text) {
     errno = ENAMETOOLONG;
     sv_error ("kek-file path is too long");
@@ -85,8 +105,8 @@ write_tenant_conf (const char *dir, const uint8_t id[SV_ID_LEN],
 int
 sv_tenant_create (const char *root, const char *name, const char *kek_file)
 {
-  uint8_t id[SV_ID_LEN];
-  char *dir = NULL, *volumes = NULL, *keypath = NULL;
+  struct sv_tenant probe = { .key_version = 0 };
+  char *dir = NULL, *volumes = NULL, *keypath = NULL, *conf = NULL;
   int r = -1;
 
   if (sv_name_problem (name)) {
@@ -101,7 +121,8 @@ sv_tenant_create (const char *root, const char *name, const char *kek_file)
   dir = tenant_path (root, name, NULL);
   volumes = tenant_path (root, name, "volumes");
   keypath = kek_file ? strdup (kek_file) : tenant_path (root, name, "tenant.key");
-  if (!dir || !volumes || !keypath)
+  conf = tenant_path (root, name, "tenant.conf");
+  if (!dir || !volumes || !keypath || !conf)
     goto out;
   if (mkdir (dir, 0700) == -1) {
     if (errno == EEXIST)
@@ -112,17 +133,17 @@ sv_tenant_create (const char *root, const char *name, const char *kek_file)
   }
   /* An existing --kek-file is adopted (it may come from a KMS); a missing
    * one is generated. */
-  if (kek_file && access (kek_file, F_OK) == 0) {
-    struct sv_tenant probe = { .kek_file = keypath };
-    if (sv_tenant_load_key (&probe, NULL) == -1)
-      goto undo;
-    sv_key_free (probe.key);
-  }
-  else if (write_new_key_file (keypath) == -1)
+  if (!(kek_file && access (kek_file, F_OK) == 0)
+      && write_new_key_file (keypath) == -1)
     goto undo;
-  randombytes_buf (id, sizeof id);
-  if (mkdir (volumes, 0700) == -1
-      || write_tenant_conf (dir, id, 1, kek_file) == -1)
+  if (sv_tenant_load_key (&probe, keypath) == -1)
+    goto undo;
+  randombytes_buf (probe.id, sizeof probe.id);
+  probe.key_version = 1;
+  probe.kek_file = (char *) kek_file;
+  if (key_check_value (probe.key_check, probe.key, probe.id) == -1
+      || mkdir (volumes, 0700) == -1
+      || write_tenant_conf (dir, &probe) == -1)
     goto undo;
   r = 0;
   goto out;
@@ -131,9 +152,11 @@ sv_tenant_create (const char *root, const char *name, const char *kek_file)
   if (!kek_file)
     unlink (keypath);
   rmdir (volumes);
-  unlink (tenant_path (root, name, "tenant.conf"));
+  unlink (conf);
   rmdir (dir);
  out:
+  sv_key_free (probe.key);
+  free (conf);
   free (dir);
   free (volumes);
   free (keypath);
@@ -160,6 +183,13 @@ conf_handler (void *user, const char *section, const char *name,
     if (*end || v == 0 || v > UINT32_MAX)
       return 0;
     t->key_version = (uint32_t) v;
+  }
+  else if (strcmp (name, "key-check") == 0) {
+    size_t len;
+    if (sodium_hex2bin (t->key_check, KEY_CHECK_LEN, value, strlen (value),
+                        NULL, &len, NULL) != 0 || len != KEY_CHECK_LEN)
+      return 0;
+    t->has_key_check = true;
   }
   else if (strcmp (name, "kek-file") == 0) {
     free (t->kek_file);
@@ -238,6 +268,17 @@ sv_tenant_set_key_hex (struct sv_tenant *t, const char *hex)
     errno = EINVAL;
     sv_error ("tenant key must be %d hex digits", KEY_HEX_LEN);
     return -1;
+  }
+  if (t->has_key_check) {
+    uint8_t check[KEY_CHECK_LEN];
+    if (key_check_value (check, key, t->id) == -1
+        || sodium_memcmp (check, t->key_check, KEY_CHECK_LEN) != 0) {
+      sv_key_free (key);
+      errno = EPERM;
+      sv_error ("wrong key for tenant %s (it does not match the tenant's "
+                "key check value)", t->name);
+      return -1;
+    }
   }
   sv_key_free (t->key);
   t->key = key;

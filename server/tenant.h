@@ -12,10 +12,13 @@
 #ifndef SEALVOL_TENANT_H
 #define SEALVOL_TENANT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "secmem.h"
 #include "wrap.h"
+
+#define KEY_CHECK_LEN 16
 
 struct sv_tenant {
   char name[64];
@@ -23,6 +26,8 @@ struct sv_tenant {
   uint8_t id[SV_ID_LEN];
   uint32_t key_version;
   char *kek_file;               /* where the tenant key lives */
+  uint8_t key_check[16];        /* HMAC of the key: tells a wrong key */
+  bool has_key_check;
   struct sv_key *key;           /* NULL until loaded */
 };
 

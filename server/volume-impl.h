@@ -16,6 +16,7 @@ struct sv_volume {
   char tenant[64];
   char name[64];
   char *dir;
+  char *tenant_dir;                     /* for the audit log */
   int sb_fd, data_fd, meta_fd;          /* meta_fd is -1 for XTS */
   unsigned flags;
   bool readonly;
@@ -33,7 +34,7 @@ struct sv_volume {
    * it is checked against the data before its partner is overwritten. */
   uint32_t session;
   uint32_t last_unclean;
-  atomic_bool suspect_all;              /* a metadata rollback failed */
+  atomic_bool suspect_all;              /* a write failed part way */
   uint8_t session_salt[SV_GCM_SALT_LEN];
   _Atomic uint64_t nonce_counter;
 

@@ -10,8 +10,8 @@
 #include <unistd.h>
 #include <sodium.h>
 
+#include "audit.h"
 #include "endian-util.h"
-#include "fsutil.h"
 #include "report.h"
 #include "scratch.h"
 #include "volume-impl.h"
@@ -85,10 +85,15 @@ report_auth_failure (struct sv_volume *vol, uint64_t block)
   atomic_fetch_add (&vol->auth_failures, 1);
   if (atomic_exchange (&vol->log_window, now) != now)
     atomic_store (&vol->log_count, 0);
-  if (atomic_fetch_add (&vol->log_count, 1) < 10)
+  if (atomic_fetch_add (&vol->log_count, 1) < 10) {
+    json_object *e = sv_audit_event ("integrity-failure", vol->tenant);
     sv_error ("integrity failure: tenant %s volume %s block %" PRIu64
               ": authentication failed, returning EIO",
               vol->tenant, vol->name, block);
+    json_object_object_add (e, "volume", json_object_new_string (vol->name));
+    json_object_object_add (e, "block", json_object_new_uint64 (block));
+    sv_audit_write (vol->tenant_dir, e);
+  }
 }
 
 /* Ciphertext is not secret, so the fast (vectorised memcmp) test will
@@ -183,14 +188,26 @@ read_span (struct sv_volume *vol, const struct span *s, uint8_t **ct,
   return vol->io->submit (vol->io, req, n, false);
 }
 
+/* Report a failed step once and turn it into the errno the client sees.
+ * An authentication failure was already logged with its block number. */
 static int
 io_error (struct sv_volume *vol, const char *what)
 {
   int e = errno;
 
-  sv_error ("volume %s/%s: %s: %m", vol->tenant, vol->name, what);
+  if (e != EILSEQ)
+    sv_error ("volume %s/%s: %s: %m", vol->tenant, vol->name, what);
   errno = e == EILSEQ ? EIO : e;
   return -1;
+}
+
+static int
+read_via_engine (struct sv_volume *vol, int fd, void *buf, size_t len,
+                 uint64_t off)
+{
+  struct sv_io_req req = { SV_IO_READ, fd, buf, len, off };
+
+  return vol->io->submit (vol->io, &req, 1, false);
 }
 
 int
@@ -257,7 +274,7 @@ current_slot (struct sv_volume *vol, uint64_t block, const uint8_t *pairbuf,
   newest = sv_pair_newest (pair);
   if (newest == -1 || slot_trusted (vol, &pair[newest]))
     return newest;
-  if (sv_read_all (vol->data_fd, ct, BS, block * BS) == -1)
+  if (read_via_engine (vol, vol->data_fd, ct, BS, block * BS) == -1)
     return -2;
   if (decrypt_aead_block (vol, block, ct, scratch, pairbuf, &which) == -1)
     which = -1;
@@ -345,7 +362,7 @@ merge_partial (struct sv_volume *vol, const struct span *s, const void *buf,
     uint8_t ct[BS];
     if (!edge_partial (s, count, e))
       continue;
-    if (sv_read_all (vol->data_fd, ct, BS, b * BS) == -1
+    if (read_via_engine (vol, vol->data_fd, ct, BS, b * BS) == -1
         || decrypt_block (vol, b, ct, plain + (b - s->first) * BS,
                           meta ? pair_ptr ((uint8_t *) meta, s, b) : NULL,
                           &known[e]) == -1)
@@ -386,11 +403,15 @@ seal_span (struct sv_volume *vol, const struct span *s, const uint8_t *plain,
   return 0;
 }
 
-/* Metadata first, then data; on a data failure put the old metadata
- * back, and if even that fails stop trusting any slot. */
+/* Metadata first, then data.  If anything fails part way, some blocks may
+ * have a new slot without their new data and others new data with the new
+ * slot: both still read correctly (a read tries both slots), but no slot
+ * may be trusted without checking it against the data any more, so the
+ * rest of this session verifies before every overwrite.  Putting the old
+ * metadata back instead would break the blocks whose data did land. */
 static int
 write_span (struct sv_volume *vol, const struct span *s, uint8_t *ct,
-            uint8_t *meta, uint8_t *old_meta, bool fua)
+            uint8_t *meta, bool fua)
 {
   struct sv_io_req req[4];
   size_t n = 0;
@@ -402,19 +423,14 @@ write_span (struct sv_volume *vol, const struct span *s, uint8_t *ct,
                                   s->first * BS };
   if (fua) {
     if (vol->aead)
-      req[n++] = (struct sv_io_req) { .op = SV_IO_FDATASYNC, .fd = vol->meta_fd };
+      req[n++] = (struct sv_io_req) { .op = SV_IO_FDATASYNC,
+                                      .fd = vol->meta_fd };
     req[n++] = (struct sv_io_req) { .op = SV_IO_FDATASYNC, .fd = vol->data_fd };
   }
   if (vol->io->submit (vol->io, req, n, true) == 0)
     return 0;
-  if (vol->aead) {
-    struct sv_io_req undo = { SV_IO_WRITE, vol->meta_fd, old_meta,
-                              meta_span_len (s), meta_span_off (s) };
-    int e = errno;
-    if (vol->io->submit (vol->io, &undo, 1, true) == -1)
-      atomic_store (&vol->suspect_all, true);
-    errno = e;
-  }
+  if (vol->aead)
+    atomic_store (&vol->suspect_all, true);
   return -1;
 }
 
@@ -422,7 +438,7 @@ static int
 write_locked (struct sv_volume *vol, const struct span *s, const void *buf,
               uint32_t count, bool fua)
 {
-  uint8_t *ct, *meta = NULL, *old_meta = NULL;
+  uint8_t *ct, *meta = NULL;
   const uint8_t *plain = buf;
   int known[2] = { -3, -3 };
 
@@ -431,12 +447,10 @@ write_locked (struct sv_volume *vol, const struct span *s, const void *buf,
     return -1;
   if (vol->aead) {
     meta = sv_scratch (SV_SCRATCH_META, meta_span_len (s));
-    old_meta = sv_scratch (SV_SCRATCH_META_OLD, meta_span_len (s));
-    if (meta == NULL || old_meta == NULL
-        || sv_read_all (vol->meta_fd, meta, meta_span_len (s),
-                        meta_span_off (s)) == -1)
+    if (meta == NULL
+        || read_via_engine (vol, vol->meta_fd, meta, meta_span_len (s),
+                            meta_span_off (s)) == -1)
       return io_error (vol, "read metadata");
-    memcpy (old_meta, meta, meta_span_len (s));
   }
   if (!s->aligned
       && (plain = merge_partial (vol, s, buf, count, meta, known)) == NULL)
@@ -445,7 +459,7 @@ write_locked (struct sv_volume *vol, const struct span *s, const void *buf,
     return -1;
   if (seal_span (vol, s, plain, ct, meta, known) == -1)
     return io_error (vol, "encrypt");
-  if (write_span (vol, s, ct, meta, old_meta, fua) == -1)
+  if (write_span (vol, s, ct, meta, fua) == -1)
     return io_error (vol, "write");
   return 0;
 }
@@ -663,7 +677,8 @@ extents_aead (struct sv_volume *vol, struct run *run)
       b = next;
       continue;
     }
-    if (sv_read_all (vol->meta_fd, page, sizeof page, p * SV_META_PAGE) == -1)
+    if (read_via_engine (vol, vol->meta_fd, page, sizeof page,
+                         p * SV_META_PAGE) == -1)
       return -1;
     pend = (p + 1) * SV_PAIRS_PER_PAGE;
     for (; b < pend && b <= last && b < vol->nblocks; b++) {

@@ -382,7 +382,8 @@ volume_alloc (const struct sv_tenant *t, const char *name, unsigned flags,
   pthread_mutex_init (&vol->sb_lock, NULL);
   sv_rangelock_init (&vol->locks);
   vol->dir = sv_tenant_volume_dir (t, name);
-  if (vol->dir == NULL || vol->io == NULL) {
+  vol->tenant_dir = strdup (t->dir);
+  if (vol->dir == NULL || vol->tenant_dir == NULL || vol->io == NULL) {
     sv_volume_close (vol);
     return NULL;
   }
@@ -405,6 +406,7 @@ volume_free (struct sv_volume *vol)
   sv_rangelock_destroy (&vol->locks);
   pthread_mutex_destroy (&vol->sb_lock);
   free (vol->dir);
+  free (vol->tenant_dir);
   sv_wipe (vol->session_salt, sizeof vol->session_salt);
   free (vol);
 }

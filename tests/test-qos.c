@@ -283,6 +283,30 @@ test_contention (void)
   CHECK (within (b, 800, 10));
 }
 
+/* A volume busy alone for 5 s, then a second of equal weight joins: the
+ * newcomer gets no credit for having been idle, so they split the cap
+ * at once rather than the newcomer taking it all until it catches up. */
+static void
+test_idle_credit (void)
+{
+  struct sv_qos_tenant t;
+  struct sv_qos_volume a, b;
+  struct sv_qos_limits lim = { .weight = 1 };
+  struct client c[2];
+
+  sv_qos_tenant_init (&t, 1000, 0, 0);
+  sv_qos_volume_init (&a, &t, &lim, 0);
+  sv_qos_volume_init (&b, &t, &lim, 0);
+  c[0] = (struct client) { .v = &a, .len = 4 * KiB };
+  c[1] = (struct client) { .v = &b, .len = 4 * KiB, .next = 5 * SEC };
+  simulate (c, 2, 5 * SEC, 6 * SEC);
+  CHECK (within (c[0].done, 500, 10));
+  CHECK (within (c[1].done, 500, 10));
+  sv_qos_volume_destroy (&a);
+  sv_qos_volume_destroy (&b);
+  sv_qos_tenant_destroy (&t);
+}
+
 /* Three volumes with no limits of their own under a tenant cap of
  * 2000 IOPS and 40 MiB/s, asking 4 KiB, 64 KiB and 1 MiB requests. */
 static void
@@ -368,6 +392,7 @@ main (void)
   test_burst ();
   test_unlimited ();
   test_contention ();
+  test_idle_credit ();
   test_tenant_cap ();
   test_noisy_neighbour ();
   return tap_result ();
