@@ -25,22 +25,15 @@
 #include "tenant.h"
 #include "volume.h"
 
-#define EXIT_USAGE 2
-
-struct options {
-  const char *root;
-  const char *kek_file;         /* tenant create: where the key lives */
-  const char *kek;              /* volume commands: key to use instead */
-  const char *size;
-  const char *cipher;
-  const char *service_type;
-  const char *write_limit;
-  bool json;
-};
+#include "cli.h"
 
 static const char usage_text[] =
   "usage: sealvol [--root DIR] COMMAND ...\n"
   "  tenant create TENANT [--kek-file PATH]\n"
+  "  tenant serve TENANT (--listen ADDR:PORT | --unix PATH) "
+  "[--tls-certificates DIR | --tls-psk FILE]\n"
+  "               [--tls-verify-peer] [--user USER [--group GROUP]] "
+  "[--io uring|sync] [--foreground]\n"
   "  volume create TENANT/VOL --size SIZE [--cipher CIPHER] "
   "[--service-type NAME]\n"
   "  volume delete TENANT/VOL\n"
@@ -51,10 +44,7 @@ static const char usage_text[] =
   "SIZE takes K, M, G, T suffixes (powers of 1024); ROOT defaults to "
   "/var/lib/sealvol\n";
 
-static int usage_error (const char *fmt, ...)
-  __attribute__ ((format (printf, 1, 2)));
-
-static int
+int
 usage_error (const char *fmt, ...)
 {
   va_list ap;
@@ -381,9 +371,11 @@ dispatch (const struct options *o, int argc, char **argv)
   if (argc != 3)
     return usage_error ("'%s': wrong number of arguments", argv[0]);
   if (strcmp (argv[0], "tenant") == 0) {
-    if (strcmp (argv[1], "create") != 0)
-      return usage_error ("unknown tenant command '%s'", argv[1]);
-    return cmd_tenant_create (o, argv[2]);
+    if (strcmp (argv[1], "create") == 0)
+      return cmd_tenant_create (o, argv[2]);
+    if (strcmp (argv[1], "serve") == 0)
+      return cmd_tenant_serve (o, argv[2]);
+    return usage_error ("unknown tenant command '%s'", argv[1]);
   }
   if (strcmp (argv[0], "volume") == 0)
     return dispatch_volume (o, argv[1], argv[2]);
@@ -402,6 +394,15 @@ main (int argc, char **argv)
     { "service-type", required_argument, NULL, 't' },
     { "write-limit", required_argument, NULL, 'w' },
     { "json", no_argument, NULL, 'j' },
+    { "listen", required_argument, NULL, 'L' },
+    { "unix", required_argument, NULL, 'U' },
+    { "tls-certificates", required_argument, NULL, 'T' },
+    { "tls-psk", required_argument, NULL, 'P' },
+    { "tls-verify-peer", no_argument, NULL, 'v' },
+    { "user", required_argument, NULL, 'u' },
+    { "group", required_argument, NULL, 'g' },
+    { "io", required_argument, NULL, 'i' },
+    { "foreground", no_argument, NULL, 'f' },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 },
@@ -420,6 +421,15 @@ main (int argc, char **argv)
     case 't': o.service_type = optarg; break;
     case 'w': o.write_limit = optarg; break;
     case 'j': o.json = true; break;
+    case 'L': o.listen = optarg; break;
+    case 'U': o.unix_socket = optarg; break;
+    case 'T': o.tls_certificates = optarg; break;
+    case 'P': o.tls_psk = optarg; break;
+    case 'v': o.tls_verify_peer = true; break;
+    case 'u': o.user = optarg; break;
+    case 'g': o.group = optarg; break;
+    case 'i': o.io = optarg; break;
+    case 'f': o.foreground = true; break;
     case 'h': fputs (usage_text, stdout); return EXIT_SUCCESS;
     case 'V': puts ("sealvol " PACKAGE_VERSION); return EXIT_SUCCESS;
     default:

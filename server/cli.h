@@ -1,0 +1,35 @@
+/* sealvol: what the CLI's command files share. */
+#ifndef SEALVOL_CLI_H
+#define SEALVOL_CLI_H
+
+#include <stdbool.h>
+
+#define EXIT_USAGE 2
+
+struct options {
+  const char *root;
+  const char *kek_file;         /* tenant create: where the key lives */
+  const char *kek;              /* volume commands: key to use instead */
+  const char *size;
+  const char *cipher;
+  const char *service_type;
+  const char *write_limit;
+  bool json;
+  /* tenant serve */
+  const char *listen;
+  const char *unix_socket;
+  const char *tls_certificates;
+  const char *tls_psk;
+  bool tls_verify_peer;
+  const char *user;
+  const char *group;
+  const char *io;
+  bool foreground;
+};
+
+/* Print "sealvol: MESSAGE (see 'sealvol --help')" and return EXIT_USAGE. */
+int usage_error (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+
+int cmd_tenant_serve (const struct options *o, const char *tenant);
+
+#endif
