@@ -23,7 +23,7 @@ sv_rangelock_destroy (struct sv_rangelock *rl)
 static void
 stripe_runs (uint64_t first, uint64_t last, unsigned run[2][2], int *nruns)
 {
-  uint64_t s0 = first >> SV_STRIPE_SHIFT, s1 = last >> SV_STRIPE_SHIFT;
+  uint64_t s0 = first / SV_BLOCKS_PER_STRIPE, s1 = last / SV_BLOCKS_PER_STRIPE;
   unsigned lo = (unsigned) (s0 % SV_STRIPES), hi = (unsigned) (s1 % SV_STRIPES);
 
   if (s1 - s0 + 1 >= SV_STRIPES) {

@@ -1,6 +1,8 @@
 /* sealvol: striped reader/writer locks over block ranges.
  *
- * Block b belongs to stripe (b / 16) % 1024.  A request locks the stripes
+ * Block b belongs to stripe (b / 42) % 1024: one stripe per metadata page
+ * (42 blocks), so the holder of a stripe owns its pages' metadata (and
+ * their slots in the metadata cache, see metacache.h).  A request locks the stripes
  * of its range in ascending index order, so two requests can never wait on
  * each other in a cycle.  Requests on different stripes never contend:
  * there is no lock shared by the whole data path.
@@ -13,7 +15,7 @@
 #include <stdint.h>
 
 #define SV_STRIPES 1024
-#define SV_STRIPE_SHIFT 4
+#define SV_BLOCKS_PER_STRIPE 42   /* = SV_PAIRS_PER_PAGE */
 
 struct sv_rangelock {
   pthread_rwlock_t stripe[SV_STRIPES];

@@ -6,11 +6,16 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "metacache.h"
 #include "rangelock.h"
 #include "volume.h"
 
 /* How many block writes one superblock update reserves ahead. */
 #define SV_WRITE_RESERVATION (UINT64_C (1) << 20)
+
+/* Metadata cache per writable volume: 32 MiB caches the metadata of
+ * 1.3 GiB of hot data (docs/performance.md). */
+#define SV_META_CACHE_DEFAULT (UINT64_C (32) << 20)
 
 struct sv_volume {
   char tenant[64];
@@ -43,6 +48,7 @@ struct sv_volume {
   _Atomic uint64_t log_window, log_count;
 
   struct sv_rangelock locks;
+  struct sv_metacache metacache;        /* guarded by the range locks */
 };
 
 /* Reserve n block writes against the key's limit, persisting the

@@ -23,6 +23,7 @@ struct span {
   uint64_t first, last, n;      /* blocks */
   uint32_t head;                /* offset into the first block */
   bool aligned;
+  uint64_t meta_base;           /* file offset of the metadata buffer */
 };
 
 static struct span
@@ -35,6 +36,7 @@ span_of (uint32_t count, uint64_t offset)
   s.n = s.last - s.first + 1;
   s.head = (uint32_t) (offset % BS);
   s.aligned = s.head == 0 && count % BS == 0;
+  s.meta_base = sv_meta_offset (s.first);
   return s;
 }
 
@@ -47,6 +49,9 @@ check_range (const struct sv_volume *vol, uint32_t count, uint64_t offset)
   }
   return 0;
 }
+
+static int read_via_engine (struct sv_volume *vol, int fd, void *buf,
+                            size_t len, uint64_t off);
 
 /* Metadata of blocks [first, last] is one contiguous byte range, page
  * padding included. */
@@ -63,10 +68,80 @@ meta_span_len (const struct span *s)
                    - sv_meta_offset (s->first));
 }
 
+/* The pair of `block` in a metadata buffer whose byte 0 is file offset
+ * s->meta_base. */
 static uint8_t *
 pair_ptr (uint8_t *meta, const struct span *s, uint64_t block)
 {
-  return meta + (sv_meta_offset (block) - sv_meta_offset (s->first));
+  return meta + (sv_meta_offset (block) - s->meta_base);
+}
+
+/* Metadata pages of the span: [first_page, last_page]. */
+static uint64_t first_page (const struct span *s) { return s->first / SV_PAIRS_PER_PAGE; }
+static uint64_t last_page (const struct span *s) { return s->last / SV_PAIRS_PER_PAGE; }
+
+/* Reads: copy the span's pairs out of the cache.  False on any miss
+ * (nothing is filled: readers share their stripes, see metacache.h). */
+static bool
+meta_from_cache (struct sv_volume *vol, const struct span *s, uint8_t *meta)
+{
+  uint64_t lo = meta_span_off (s), hi = lo + meta_span_len (s);
+
+  for (uint64_t p = first_page (s); p <= last_page (s); p++)
+    if (sv_metacache_get (&vol->metacache, p) == NULL)
+      return false;
+  for (uint64_t p = first_page (s); p <= last_page (s); p++) {
+    uint64_t a = p * SV_META_PAGE, b = a + SV_META_PAGE;
+    if (a < lo)
+      a = lo;
+    if (b > hi)
+      b = hi;
+    memcpy (meta + (a - lo), sv_metacache_get (&vol->metacache, p)
+            + (a % SV_META_PAGE), b - a);
+  }
+  return true;
+}
+
+/* Writes: the span's whole metadata pages into meta (s->meta_base becomes
+ * the first page's offset), from the cache or else from disk, and fill
+ * the cache: the caller holds these pages' stripes exclusively. */
+static int
+load_meta_pages (struct sv_volume *vol, struct span *s, uint8_t *meta)
+{
+  uint64_t p0 = first_page (s), np = last_page (s) - p0 + 1;
+  bool all_cached = true;
+
+  s->meta_base = p0 * SV_META_PAGE;
+  for (uint64_t i = 0; i < np && all_cached; i++) {
+    const uint8_t *page = sv_metacache_get (&vol->metacache, p0 + i);
+    if (page)
+      memcpy (meta + i * SV_META_PAGE, page, SV_META_PAGE);
+    else
+      all_cached = false;
+  }
+  if (all_cached)
+    return 0;
+  if (read_via_engine (vol, vol->meta_fd, meta, np * SV_META_PAGE,
+                       s->meta_base) == -1)
+    return -1;
+  for (uint64_t i = 0; i < np; i++)
+    sv_metacache_put (&vol->metacache, p0 + i, meta + i * SV_META_PAGE);
+  return 0;
+}
+
+/* After a metadata write: the cache holds what is on disk, or nothing. */
+static void
+cache_after_write (struct sv_volume *vol, const struct span *s,
+                   const uint8_t *meta, bool written)
+{
+  uint64_t p0 = first_page (s);
+
+  for (uint64_t p = p0; p <= last_page (s); p++) {
+    if (written)
+      sv_metacache_put (&vol->metacache, p, meta + (p - p0) * SV_META_PAGE);
+    else
+      sv_metacache_drop (&vol->metacache, p);
+  }
 }
 
 static void
@@ -182,7 +257,7 @@ read_span (struct sv_volume *vol, const struct span *s, uint8_t **ct,
     return -1;
   req[n++] = (struct sv_io_req) { SV_IO_READ, vol->data_fd, *ct, s->n * BS,
                                   s->first * BS };
-  if (vol->aead)
+  if (vol->aead && !meta_from_cache (vol, s, *meta))
     req[n++] = (struct sv_io_req) { SV_IO_READ, vol->meta_fd, *meta,
                                     meta_span_len (s), meta_span_off (s) };
   return vol->io->submit (vol->io, req, n, false);
@@ -417,7 +492,8 @@ write_span (struct sv_volume *vol, const struct span *s, uint8_t *ct,
   size_t n = 0;
 
   if (vol->aead)
-    req[n++] = (struct sv_io_req) { SV_IO_WRITE, vol->meta_fd, meta,
+    req[n++] = (struct sv_io_req) { SV_IO_WRITE, vol->meta_fd,
+                                    pair_ptr (meta, s, s->first),
                                     meta_span_len (s), meta_span_off (s) };
   req[n++] = (struct sv_io_req) { SV_IO_WRITE, vol->data_fd, ct, s->n * BS,
                                   s->first * BS };
@@ -427,15 +503,20 @@ write_span (struct sv_volume *vol, const struct span *s, uint8_t *ct,
                                       .fd = vol->meta_fd };
     req[n++] = (struct sv_io_req) { .op = SV_IO_FDATASYNC, .fd = vol->data_fd };
   }
-  if (vol->io->submit (vol->io, req, n, true) == 0)
+  if (vol->io->submit (vol->io, req, n, true) == 0) {
+    if (vol->aead)
+      cache_after_write (vol, s, meta, true);
     return 0;
-  if (vol->aead)
+  }
+  if (vol->aead) {
+    cache_after_write (vol, s, meta, false);
     atomic_store (&vol->suspect_all, true);
+  }
   return -1;
 }
 
 static int
-write_locked (struct sv_volume *vol, const struct span *s, const void *buf,
+write_locked (struct sv_volume *vol, struct span *s, const void *buf,
               uint32_t count, bool fua)
 {
   uint8_t *ct, *meta = NULL;
@@ -446,10 +527,9 @@ write_locked (struct sv_volume *vol, const struct span *s, const void *buf,
   if (ct == NULL)
     return -1;
   if (vol->aead) {
-    meta = sv_scratch (SV_SCRATCH_META, meta_span_len (s));
-    if (meta == NULL
-        || read_via_engine (vol, vol->meta_fd, meta, meta_span_len (s),
-                            meta_span_off (s)) == -1)
+    meta = sv_scratch (SV_SCRATCH_META,
+                       (last_page (s) - first_page (s) + 1) * SV_META_PAGE);
+    if (meta == NULL || load_meta_pages (vol, s, meta) == -1)
       return io_error (vol, "read metadata");
   }
   if (!s->aligned
@@ -538,6 +618,9 @@ zero_whole_blocks (struct sv_volume *vol, uint64_t first, uint64_t end,
   sv_range_lock (&vol->locks, &held, first, end - 1, true);
   if (vol->aead) {
     uint64_t mo = sv_meta_offset (first);
+    for (uint64_t p = first / SV_PAIRS_PER_PAGE;
+         p <= (end - 1) / SV_PAIRS_PER_PAGE; p++)
+      sv_metacache_drop (&vol->metacache, p);
     uint64_t me = sv_meta_offset (end - 1) + SV_PAIR_LEN;
     uint64_t p0 = (mo + SV_META_PAGE - 1) / SV_META_PAGE * SV_META_PAGE;
     uint64_t p1 = me / SV_META_PAGE * SV_META_PAGE;
@@ -656,38 +739,65 @@ extents_xts (struct sv_volume *vol, struct run *run)
 
 /* AEAD: a block with two empty slots reads as zeros.  Pages missing from
  * the sparse metadata file are skipped without reading them. */
-#define EXTENT_PAGES_PER_CALL 256
+#define EXTENT_PAGES_PER_CALL 256       /* 42 MiB of volume per call */
 
+/* Classify the blocks of metadata pages [p, p + np) that lie in the run's
+ * range, reading the pages in one go. */
+static int
+extents_of_pages (struct sv_volume *vol, struct run *run, uint64_t p,
+                  uint64_t np, uint64_t *b)
+{
+  uint8_t *pages = sv_scratch (SV_SCRATCH_META, np * SV_META_PAGE);
+  uint64_t last = (run->hi - 1) / BS, end = (p + np) * SV_PAIRS_PER_PAGE;
+
+  if (pages == NULL
+      || read_via_engine (vol, vol->meta_fd, pages, np * SV_META_PAGE,
+                          p * SV_META_PAGE) == -1)
+    return -1;
+  for (; *b < end && *b <= last && *b < vol->nblocks; (*b)++) {
+    struct sv_slot pair[2];
+    decode_pair (pages + sv_meta_offset (*b) - p * SV_META_PAGE, pair);
+    if (run_add (run, *b * BS, (*b + 1) * BS, sv_pair_newest (pair) == -1)
+        == -1)
+      return -1;
+  }
+  return 0;
+}
+
+/* AEAD: a block with two empty slots reads as zeros.  Holes in the sparse
+ * metadata file are whole pages of such blocks, found with SEEK_DATA and
+ * SEEK_HOLE (two calls per region, not per page) and never read. */
 static int
 extents_aead (struct sv_volume *vol, struct run *run)
 {
-  uint64_t b = run->lo / BS, last = (run->hi - 1) / BS;
-  uint8_t page[SV_META_PAGE];
+  uint64_t b = run->lo / BS, last = (run->hi - 1) / BS, budget;
 
-  for (int pages = 0; b <= last && pages < EXTENT_PAGES_PER_CALL; pages++) {
-    uint64_t p = b / SV_PAIRS_PER_PAGE, pend;
+  for (budget = EXTENT_PAGES_PER_CALL; b <= last && budget > 0;) {
+    uint64_t p = b / SV_PAIRS_PER_PAGE, data_page, hole_page, np;
     off_t d = lseek (vol->meta_fd, (off_t) (p * SV_META_PAGE), SEEK_DATA);
     if (d == -1 && errno != ENXIO)
       return -1;
-    if (d == -1 || (uint64_t) d >= (p + 1) * SV_META_PAGE) {
-      uint64_t next = d == -1 ? vol->nblocks
-        : (uint64_t) d / SV_META_PAGE * SV_PAIRS_PER_PAGE;
+    data_page = d == -1 ? UINT64_MAX : (uint64_t) d / SV_META_PAGE;
+    if (data_page > p) {                /* a hole: all zero, nothing read */
+      uint64_t next = data_page == UINT64_MAX ? vol->nblocks
+        : data_page * SV_PAIRS_PER_PAGE;
       if (run_add (run, b * BS, next * BS, true) == -1)
         return -1;
       b = next;
       continue;
     }
-    if (read_via_engine (vol, vol->meta_fd, page, sizeof page,
-                         p * SV_META_PAGE) == -1)
+    d = lseek (vol->meta_fd, (off_t) (p * SV_META_PAGE), SEEK_HOLE);
+    if (d == -1)
       return -1;
-    pend = (p + 1) * SV_PAIRS_PER_PAGE;
-    for (; b < pend && b <= last && b < vol->nblocks; b++) {
-      struct sv_slot pair[2];
-      decode_pair (page + (b % SV_PAIRS_PER_PAGE) * SV_PAIR_LEN, pair);
-      if (run_add (run, b * BS, (b + 1) * BS, sv_pair_newest (pair) == -1)
-          == -1)
-        return -1;
-    }
+    hole_page = ((uint64_t) d + SV_META_PAGE - 1) / SV_META_PAGE;
+    np = hole_page - p;
+    if (np > budget)
+      np = budget;
+    if (np > last / SV_PAIRS_PER_PAGE - p + 1)
+      np = last / SV_PAIRS_PER_PAGE - p + 1;
+    if (extents_of_pages (vol, run, p, np, &b) == -1)
+      return -1;
+    budget -= np;
   }
   return 0;
 }
@@ -717,7 +827,7 @@ verify_chunk (struct sv_volume *vol, uint64_t first, uint64_t n,
               sv_bad_block_fn fn, void *opaque)
 {
   struct sv_range_held held;
-  struct span s = { first, first + n - 1, n, 0, true };
+  struct span s = { first, first + n - 1, n, 0, true, sv_meta_offset (first) };
   uint8_t *ct, *meta, out[BS];
   int64_t bad = 0;
   int which;

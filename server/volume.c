@@ -404,6 +404,7 @@ volume_free (struct sv_volume *vol)
   sv_block_cipher_free (vol->bc);
   sv_key_free (vol->mac_key);
   sv_rangelock_destroy (&vol->locks);
+  sv_metacache_free (&vol->metacache);
   pthread_mutex_destroy (&vol->sb_lock);
   free (vol->dir);
   free (vol->tenant_dir);
@@ -435,6 +436,12 @@ sv_volume_open (const struct sv_tenant *t, const char *name, unsigned flags,
       || (vol->aead && open_meta (vol) == -1)
       || (!vol->readonly && start_session (vol) == -1))
     goto fail;
+  if (vol->aead && !vol->readonly
+      && sv_metacache_init (&vol->metacache, SV_META_CACHE_DEFAULT) == -1) {
+    sv_error ("volume %s/%s: cannot map the metadata cache: %m", vol->tenant,
+              vol->name);
+    goto fail;
+  }
   return vol;
 
  fail:

@@ -1,0 +1,39 @@
+/* sealvol: a write-through cache of metadata pages.
+ *
+ * Direct-mapped: page p lives in slot p % nslots.  It has no lock of its
+ * own because the volume's range locks are per metadata page (stripe
+ * p % SV_STRIPES) and nslots is a multiple of SV_STRIPES, so every page
+ * that can occupy a slot belongs to the same stripe: whoever holds that
+ * stripe exclusively may fill or change the slot, whoever holds it shared
+ * may read it.  Writers fill it (they hold the lock exclusively); readers
+ * only use what is there.  A cache hit saves the metadata pread of a
+ * request; contents are always exactly what was last written to disk.
+ */
+#ifndef SEALVOL_METACACHE_H
+#define SEALVOL_METACACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "format.h"
+
+struct sv_metacache_slot {
+  uint64_t tag;                 /* page + 1; 0 = empty */
+  uint8_t data[SV_META_PAGE];
+};
+
+struct sv_metacache {
+  uint64_t nslots;              /* 0: caching disabled */
+  struct sv_metacache_slot *slot;
+};
+
+/* bytes is rounded down to a multiple of SV_STRIPES pages (0 disables).
+ * Memory is reserved, not touched: only slots in use become resident. */
+int sv_metacache_init (struct sv_metacache *mc, uint64_t bytes);
+void sv_metacache_free (struct sv_metacache *mc);
+const uint8_t *sv_metacache_get (const struct sv_metacache *mc, uint64_t page);
+void sv_metacache_put (struct sv_metacache *mc, uint64_t page,
+                       const uint8_t *data);
+void sv_metacache_drop (struct sv_metacache *mc, uint64_t page);
+
+#endif
