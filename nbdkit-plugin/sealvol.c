@@ -22,6 +22,7 @@
 
 #include "audit.h"
 #include "names.h"
+#include "qos-runtime.h"
 #include "report.h"
 #include "secmem.h"
 #include "tenant.h"
@@ -35,6 +36,7 @@ static const char *kek;                 /* PATH, +PATH, -FD or - */
 static const char *io_name = "uring";
 static bool allow_plaintext;            /* over TCP; Unix sockets always may */
 static struct sv_tenant *tenant;
+static struct sv_qos_runtime qos;       /* the tenant's cap and types */
 
 /* -D sealvol.uring_refused=1: behave as if the kernel refused io_uring
  * (how the fallback path is tested). */
@@ -47,6 +49,8 @@ struct shared_volume {
   char name[64];
   unsigned refs;
   struct sv_volume *vol;
+  struct sv_qos_volume qos;
+  char service_type[SV_SERVICE_TYPE_MAX + 1];   /* as limits were applied */
 };
 static struct shared_volume *volumes;
 static pthread_mutex_t volumes_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -75,10 +79,13 @@ sealvol_unload (void)
 {
   while (volumes) {
     struct shared_volume *next = volumes->next;
+    sv_qos_volume_destroy (&volumes->qos);
     sv_volume_close (volumes->vol);
     free (volumes);
     volumes = next;
   }
+  if (tenant)
+    sv_qos_runtime_destroy (&qos);
   sv_tenant_free (tenant);
 }
 
@@ -170,7 +177,8 @@ static int
 sealvol_after_fork (void)
 {
   tenant = sv_tenant_open (root, tenant_name);
-  if (tenant == NULL || load_tenant_key () == -1)
+  if (tenant == NULL || load_tenant_key () == -1
+      || sv_qos_runtime_init (&qos, root, tenant->dir) == -1)
     return -1;
   return 0;
 }
@@ -269,6 +277,72 @@ sealvol_list_exports (int readonly, int is_tls, struct nbdkit_exports *exports)
   return r;
 }
 
+/* ---- QoS ---- */
+
+/* Give sv the limits of the service type in its superblock now. */
+static void
+apply_limits (struct shared_volume *sv, uint64_t now, bool first)
+{
+  char type[SV_SERVICE_TYPE_MAX + 1];
+  struct sv_qos_limits lim;
+  bool known;
+
+  sv_volume_service_type (sv->vol, type);
+  sv_qos_runtime_limits (&qos, type, &lim, &known);
+  if (!known && (first || strcmp (type, sv->service_type) != 0))
+    nbdkit_error ("warning: volume %s: service type '%s' is not in "
+                  "service-types.conf; serving it without limits",
+                  sv->name, type);
+  if (first)
+    sv_qos_volume_init (&sv->qos, &qos.tenant, &lim, now);
+  else
+    sv_qos_volume_set_limits (&sv->qos, &lim, now);
+  memcpy (sv->service_type, type, sizeof type);
+}
+
+/* Once a second: pick up edited service types and caps, service types
+ * changed by "sealvol volume set-service-type", and publish statistics. */
+static void
+refresh_volumes (uint64_t now)
+{
+  int turn = sv_qos_runtime_poll (&qos, now);
+  struct sv_qos_stats st;
+  char voldir[4096];
+
+  if (turn == -1)
+    return;
+  pthread_mutex_lock (&volumes_lock);
+  for (struct shared_volume *sv = volumes; sv; sv = sv->next) {
+    char type[SV_SERVICE_TYPE_MAX + 1];
+    sv_volume_refresh (sv->vol);
+    sv_volume_service_type (sv->vol, type);
+    if (turn == 1 || strcmp (type, sv->service_type) != 0)
+      apply_limits (sv, now, false);
+    sv_qos_volume_stats (&sv->qos, &st);
+    snprintf (voldir, sizeof voldir, "%s/volumes/%s", tenant->dir, sv->name);
+    sv_qos_write_stats (voldir, sv->service_type, &st,
+                        sv_volume_auth_failures (sv->vol));
+  }
+  pthread_mutex_unlock (&volumes_lock);
+}
+
+/* Wait until the volume's limits, and its tenant's cap, admit the
+ * request.  The wait happens here, outside every lock; nbdkit_nanosleep
+ * returns early when the server shuts down. */
+static int
+throttle (struct shared_volume *sv, enum sv_qos_op op, uint64_t len)
+{
+  uint64_t now = sv_monotonic_ns (), wait;
+
+  refresh_volumes (now);
+  while ((wait = sv_qos_admit (&sv->qos, op, len, now)) != 0) {
+    if (nbdkit_nanosleep (wait / 1000000000, wait % 1000000000) == -1)
+      return -1;
+    now = sv_monotonic_ns ();
+  }
+  return 0;
+}
+
 static struct shared_volume *
 acquire_volume (const char *name)
 {
@@ -286,6 +360,7 @@ acquire_volume (const char *name)
     }
     else {
       strcpy (sv->name, name);
+      apply_limits (sv, sv_monotonic_ns (), true);
       sv->next = volumes;
       volumes = sv;
     }
@@ -306,6 +381,7 @@ release_volume (struct shared_volume *sv)
     for (pp = &volumes; *pp != sv; pp = &(*pp)->next)
       ;
     *pp = sv->next;
+    sv_qos_volume_destroy (&sv->qos);
     sv_volume_close (sv->vol);
     free (sv);
   }
@@ -357,7 +433,8 @@ sealvol_close (void *handle)
   free (h);
 }
 
-#define VOL(handle) (((struct handle *) (handle))->sv->vol)
+#define SV(handle) (((struct handle *) (handle))->sv)
+#define VOL(handle) (SV (handle)->vol)
 
 static int64_t
 sealvol_get_size (void *handle)
@@ -401,6 +478,8 @@ sealvol_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
                uint32_t flags)
 {
   (void) flags;
+  if (throttle (SV (handle), SV_QOS_READ, count) == -1)
+    return -1;
   return sv_volume_read (VOL (handle), buf, count, offset);
 }
 
@@ -408,6 +487,8 @@ static int
 sealvol_pwrite (void *handle, const void *buf, uint32_t count, uint64_t offset,
                 uint32_t flags)
 {
+  if (throttle (SV (handle), SV_QOS_WRITE, count) == -1)
+    return -1;
   return sv_volume_write (VOL (handle), buf, count, offset,
                           flags & NBDKIT_FLAG_FUA);
 }
@@ -416,12 +497,16 @@ static int
 sealvol_flush (void *handle, uint32_t flags)
 {
   (void) flags;
+  if (throttle (SV (handle), SV_QOS_FLUSH, 0) == -1)
+    return -1;
   return sv_volume_flush (VOL (handle));
 }
 
 static int
 sealvol_trim (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
+  if (throttle (SV (handle), SV_QOS_TRIM, count) == -1)
+    return -1;
   return sv_volume_zero (VOL (handle), count, offset, true,
                          flags & NBDKIT_FLAG_FUA);
 }
@@ -429,6 +514,8 @@ sealvol_trim (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 static int
 sealvol_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
+  if (throttle (SV (handle), SV_QOS_ZERO, count) == -1)
+    return -1;
   return sv_volume_zero (VOL (handle), count, offset,
                          flags & NBDKIT_FLAG_MAY_TRIM,
                          flags & NBDKIT_FLAG_FUA);

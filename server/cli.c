@@ -20,6 +20,7 @@
 
 #include "audit.h"
 #include "names.h"
+#include "qos-config.h"
 #include "report.h"
 #include "secmem.h"
 #include "tenant.h"
@@ -40,6 +41,7 @@ static const char usage_text[] =
   "  volume list TENANT [--json]\n"
   "  volume info TENANT/VOL [--json]\n"
   "  volume verify TENANT/VOL\n"
+  "  volume set-service-type TENANT/VOL NAME\n"
   "ciphers: aes-256-gcm (default), xchacha20-poly1305, aes-256-xts\n"
   "SIZE takes K, M, G, T suffixes (powers of 1024); ROOT defaults to "
   "/var/lib/sealvol\n";
@@ -88,7 +90,8 @@ cmd_tenant_create (const struct options *o, const char *name)
     return usage_error ("%s: only --kek-file applies here", "tenant create");
   if (sv_name_problem (name))
     return usage_error ("bad tenant name '%s': %s", name, sv_name_problem (name));
-  if (sv_tenant_create (o->root, name, o->kek_file) == -1)
+  if (sv_tenant_create (o->root, name, o->kek_file) == -1
+      || sv_service_types_install_default (o->root) == -1)
     return EXIT_FAILURE;
   audit_volume_event (o, name, "tenant-create", NULL);
   printf ("created tenant %s\n", name);
@@ -145,8 +148,14 @@ cmd_volume_create (const struct options *o, const char *tenant,
 
   if ((r = parse_create_params (o, &p)) != 0)
     return r;
+  if (cli_check_service_type (o, p.service_type ? p.service_type : "gp") == -1)
+    return EXIT_FAILURE;
   if ((t = open_tenant_with_key (o, tenant)) == NULL)
     return EXIT_FAILURE;
+  if (cli_check_tenant_caps (t, p.size) == -1) {
+    sv_tenant_free (t);
+    return EXIT_FAILURE;
+  }
   r = sv_volume_create (t, volume, &p);
   sv_tenant_free (t);
   if (r == -1)
@@ -267,6 +276,22 @@ cmd_volume_list (const struct options *o, const char *tenant)
   return EXIT_SUCCESS;
 }
 
+/* The serving nbdkit publishes per-volume counters (operations, bytes,
+ * time spent throttled, integrity failures) in VOLDIR/stats.json. */
+static void
+add_server_stats (json_object *j, const char *root, const char *tenant,
+                  const char *volume)
+{
+  char path[4096];
+  json_object *stats;
+
+  snprintf (path, sizeof path, "%s/%s/volumes/%s/stats.json", root, tenant,
+            volume);
+  stats = json_object_from_file (path);
+  if (stats)
+    json_object_object_add (j, "stats", stats);
+}
+
 static void
 print_info_text (const char *tenant, const struct sv_superblock *sb)
 {
@@ -290,8 +315,11 @@ cmd_volume_info (const struct options *o, const char *tenant,
   sv_tenant_free (t);
   if (v == NULL)
     return EXIT_FAILURE;
-  if (o->json)
-    print_json (superblock_json (tenant, sv_volume_superblock (v), true));
+  if (o->json) {
+    json_object *j = superblock_json (tenant, sv_volume_superblock (v), true);
+    add_server_stats (j, o->root, tenant, volume);
+    print_json (j);
+  }
   else
     print_info_text (tenant, sv_volume_superblock (v));
   sv_volume_close (v);
@@ -338,11 +366,14 @@ cmd_volume_verify (const struct options *o, const char *tenant,
 /* ---- dispatch ---- */
 
 static int
-dispatch_volume (const struct options *o, const char *verb, const char *arg)
+dispatch_volume (const struct options *o, const char *verb, const char *arg,
+                 const char *extra)
 {
   char tenant[64], volume[64];
   const char *why;
 
+  if ((strcmp (verb, "set-service-type") == 0) != (extra != NULL))
+    return usage_error ("'volume %s': wrong number of arguments", verb);
   if (strcmp (verb, "list") == 0) {
     if (sv_name_problem (arg))
       return usage_error ("bad tenant name '%s': %s", arg, sv_name_problem (arg));
@@ -360,6 +391,8 @@ dispatch_volume (const struct options *o, const char *verb, const char *arg)
     return cmd_volume_info (o, tenant, volume);
   if (strcmp (verb, "verify") == 0)
     return cmd_volume_verify (o, tenant, volume, arg);
+  if (strcmp (verb, "set-service-type") == 0)
+    return cmd_volume_set_service_type (o, tenant, volume, extra);
   return usage_error ("unknown volume command '%s'", verb);
 }
 
@@ -368,7 +401,7 @@ dispatch (const struct options *o, int argc, char **argv)
 {
   if (argc < 2)
     return usage_error ("%s", "missing command");
-  if (argc != 3)
+  if (argc != 3 && !(argc == 4 && strcmp (argv[0], "volume") == 0))
     return usage_error ("'%s': wrong number of arguments", argv[0]);
   if (strcmp (argv[0], "tenant") == 0) {
     if (strcmp (argv[1], "create") == 0)
@@ -378,7 +411,7 @@ dispatch (const struct options *o, int argc, char **argv)
     return usage_error ("unknown tenant command '%s'", argv[1]);
   }
   if (strcmp (argv[0], "volume") == 0)
-    return dispatch_volume (o, argv[1], argv[2]);
+    return dispatch_volume (o, argv[1], argv[2], argc == 4 ? argv[3] : NULL);
   return usage_error ("unknown command '%s'", argv[0]);
 }
 

@@ -3,6 +3,7 @@
 #define SEALVOL_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #define EXIT_USAGE 2
 
@@ -31,5 +32,12 @@ struct options {
 int usage_error (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
 int cmd_tenant_serve (const struct options *o, const char *tenant);
+
+/* cli-qos.c */
+struct sv_tenant;
+int cli_check_service_type (const struct options *o, const char *type);
+int cli_check_tenant_caps (const struct sv_tenant *t, uint64_t new_size);
+int cmd_volume_set_service_type (const struct options *o, const char *tenant,
+                                 const char *volume, const char *type);
 
 #endif

@@ -62,6 +62,13 @@ int
 sv_replace_file (const char *dir, const char *name, const void *data,
                  size_t len, mode_t mode)
 {
+  return sv_replace_file_ex (dir, name, data, len, mode, true);
+}
+
+int
+sv_replace_file_ex (const char *dir, const char *name, const void *data,
+                    size_t len, mode_t mode, bool durable)
+{
   char *tmp = NULL, *dst = NULL;
   int fd = -1, r = -1;
 
@@ -71,9 +78,9 @@ sv_replace_file (const char *dir, const char *name, const void *data,
   fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd == -1
       || sv_write_all (fd, data, len, 0) == -1
-      || fsync (fd) == -1
+      || (durable && fsync (fd) == -1)
       || rename (tmp, dst) == -1
-      || sv_fsync_dir (dir) == -1) {
+      || (durable && sv_fsync_dir (dir) == -1)) {
     sv_error ("cannot write %s/%s: %m", dir, name);
     unlink (tmp);
     goto out;

@@ -2,6 +2,7 @@
 #ifndef SEALVOL_FSUTIL_H
 #define SEALVOL_FSUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -16,6 +17,9 @@ int sv_write_all (int fd, const void *buf, size_t len, uint64_t off);
  * rename over, fsync the directory. */
 int sv_replace_file (const char *dir, const char *name, const void *data,
                      size_t len, mode_t mode);
+/* The same, durable or not (statistics need not survive a crash). */
+int sv_replace_file_ex (const char *dir, const char *name, const void *data,
+                        size_t len, mode_t mode, bool durable);
 int sv_fsync_dir (const char *dir);
 
 #endif

@@ -212,9 +212,10 @@ static int
 open_files (struct sv_volume *vol, bool aead_hint)
 {
   int rw = vol->readonly ? O_RDONLY : O_RDWR;
+  int sb_rw = vol->flags & SV_OPEN_SB_WRITE ? O_RDWR : rw;
 
   (void) aead_hint;
-  vol->sb_fd = open_in (vol->dir, "superblock", rw, 0);
+  vol->sb_fd = open_in (vol->dir, "superblock", sb_rw, 0);
   if (vol->sb_fd == -1) {
     if (errno == ENOENT)
       sv_error ("no such volume: %s/%s", vol->tenant, vol->name);
@@ -322,23 +323,91 @@ open_meta (struct sv_volume *vol)
                           sv_meta_size (vol->nblocks));
 }
 
-/* Write vol->sb (seq bumped) in place and make it durable.  The 4096-byte
- * aligned write is assumed atomic (docs/format.md).  Caller holds
- * sb_lock. */
+/* The superblock is shared with other processes: the CLI changes the
+ * service type while nbdkit serves, nbdkit moves the session and the
+ * write mark.  So every update is a read-modify-write under an exclusive
+ * flock: re-read and authenticate the copy on disk, apply the change to
+ * it, write it back (one aligned 4096-byte write, assumed atomic; see
+ * docs/format.md) and make it durable.  Caller holds sb_lock. */
+typedef void (*sb_change_fn) (struct sv_superblock *sb, const void *arg);
+
 static int
-write_superblock_locked (struct sv_volume *vol)
+read_disk_superblock (struct sv_volume *vol, struct sv_superblock *disk)
 {
   uint8_t buf[SV_SUPERBLOCK_LEN];
+  const char *why = "superblock unreadable";
 
-  vol->sb.seq++;
-  sv_superblock_encode (&vol->sb, sv_key_bytes (vol->mac_key), buf);
+  if (sv_read_all (vol->sb_fd, buf, sizeof buf, 0) == -1
+      || sv_superblock_decode (buf, disk, &why) == -1
+      || !sv_superblock_mac_ok (buf, sv_key_bytes (vol->mac_key))) {
+    errno = EIO;
+    sv_error ("volume %s/%s: superblock on disk fails its check (%s); "
+              "not updating it", vol->tenant, vol->name, why);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+update_superblock_locked (struct sv_volume *vol, sb_change_fn change,
+                          const void *arg)
+{
+  uint8_t buf[SV_SUPERBLOCK_LEN];
+  struct sv_superblock disk;
+  int r = -1;
+
+  if (flock (vol->sb_fd, LOCK_EX) == -1) {
+    sv_error ("volume %s/%s: cannot lock superblock: %m", vol->tenant,
+              vol->name);
+    return -1;
+  }
+  if (read_disk_superblock (vol, &disk) == -1)
+    goto out;
+  change (&disk, arg);
+  disk.seq++;
+  sv_superblock_encode (&disk, sv_key_bytes (vol->mac_key), buf);
   if (sv_write_all (vol->sb_fd, buf, sizeof buf, 0) == -1
       || fdatasync (vol->sb_fd) == -1) {
     sv_error ("volume %s/%s: cannot write superblock: %m", vol->tenant,
               vol->name);
-    return -1;
+    goto out;
   }
-  return 0;
+  vol->sb = disk;
+  r = 0;
+ out:
+  flock (vol->sb_fd, LOCK_UN);
+  return r;
+}
+
+static void
+change_start_session (struct sv_superblock *sb, const void *arg)
+{
+  (void) arg;
+  if (sb->flags & SV_SB_OPEN)
+    sb->last_unclean_session = sb->session;
+  sb->session++;
+  sb->flags |= SV_SB_OPEN;
+}
+
+static void
+change_clean_close (struct sv_superblock *sb, const void *writes)
+{
+  sb->flags &= ~SV_SB_OPEN;
+  sb->writes_reserved = *(const uint64_t *) writes;
+}
+
+static void
+change_write_mark (struct sv_superblock *sb, const void *mark)
+{
+  if (sb->writes_reserved < *(const uint64_t *) mark)
+    sb->writes_reserved = *(const uint64_t *) mark;
+}
+
+static void
+change_service_type (struct sv_superblock *sb, const void *type)
+{
+  memset (sb->service_type, 0, sizeof sb->service_type);
+  strcpy (sb->service_type, type);
 }
 
 /* A writable open starts a session: remember whether the last one ended
@@ -349,11 +418,7 @@ start_session (struct sv_volume *vol)
   int r;
 
   pthread_mutex_lock (&vol->sb_lock);
-  if (vol->sb.flags & SV_SB_OPEN)
-    vol->sb.last_unclean_session = vol->sb.session;
-  vol->sb.session++;
-  vol->sb.flags |= SV_SB_OPEN;
-  r = write_superblock_locked (vol);
+  r = update_superblock_locked (vol, change_start_session, NULL);
   pthread_mutex_unlock (&vol->sb_lock);
   if (r == -1)
     return -1;
@@ -461,9 +526,8 @@ sv_volume_close (struct sv_volume *vol)
     pthread_mutex_lock (&vol->sb_lock);
     if (r == 0) {
       /* Clean: every write finished, so the exact count can be kept. */
-      vol->sb.flags &= ~SV_SB_OPEN;
-      vol->sb.writes_reserved = atomic_load (&vol->writes);
-      r = write_superblock_locked (vol);
+      uint64_t writes = atomic_load (&vol->writes);
+      r = update_superblock_locked (vol, change_clean_close, &writes);
     }
     pthread_mutex_unlock (&vol->sb_lock);
   }
@@ -491,12 +555,56 @@ sv_volume_reserve_writes (struct sv_volume *vol, uint64_t n)
   pthread_mutex_lock (&vol->sb_lock);
   if (now > vol->sb.writes_reserved) {
     uint64_t mark = now + SV_WRITE_RESERVATION;
-    vol->sb.writes_reserved = mark < vol->sb.write_limit
-      ? mark : vol->sb.write_limit;
-    r = write_superblock_locked (vol);
+    if (mark > vol->sb.write_limit)
+      mark = vol->sb.write_limit;
+    r = update_superblock_locked (vol, change_write_mark, &mark);
   }
   pthread_mutex_unlock (&vol->sb_lock);
   return r;
+}
+
+int
+sv_volume_set_service_type (const struct sv_tenant *t, const char *name,
+                            const char *type)
+{
+  struct sv_volume *vol = volume_alloc (t, name,
+                                       SV_OPEN_INFO | SV_OPEN_SB_WRITE, NULL);
+  int r = -1;
+
+  if (vol == NULL)
+    return -1;
+  if (open_files (vol, true) == 0 && load_superblock (vol, t) == 0) {
+    pthread_mutex_lock (&vol->sb_lock);
+    r = update_superblock_locked (vol, change_service_type, type);
+    pthread_mutex_unlock (&vol->sb_lock);
+  }
+  volume_free (vol);
+  return r;
+}
+
+int
+sv_volume_refresh (struct sv_volume *vol)
+{
+  struct sv_superblock disk;
+  int r;
+
+  pthread_mutex_lock (&vol->sb_lock);
+  flock (vol->sb_fd, LOCK_SH);
+  r = read_disk_superblock (vol, &disk);
+  flock (vol->sb_fd, LOCK_UN);
+  if (r == 0)
+    memcpy (vol->sb.service_type, disk.service_type,
+            sizeof vol->sb.service_type);
+  pthread_mutex_unlock (&vol->sb_lock);
+  return r;
+}
+
+void
+sv_volume_service_type (struct sv_volume *vol, char type[SV_SERVICE_TYPE_MAX + 1])
+{
+  pthread_mutex_lock (&vol->sb_lock);
+  memcpy (type, vol->sb.service_type, SV_SERVICE_TYPE_MAX + 1);
+  pthread_mutex_unlock (&vol->sb_lock);
 }
 
 /* ---- delete ---- */

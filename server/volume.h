@@ -39,6 +39,7 @@ int sv_volume_delete (const struct sv_tenant *t, const char *name);
 enum {
   SV_OPEN_READONLY = 1,         /* no session, no writes, shared lock */
   SV_OPEN_INFO = 3,             /* read-only, no lock: superblock only */
+  SV_OPEN_SB_WRITE = 4,         /* with INFO: may update the superblock */
 };
 /* io may be NULL (sync).  The volume takes ownership of io. */
 struct sv_volume *sv_volume_open (const struct sv_tenant *t, const char *name,
@@ -73,6 +74,15 @@ int sv_volume_extents (struct sv_volume *vol, uint32_t count, uint64_t offset,
 typedef void (*sv_bad_block_fn) (void *opaque, uint64_t block);
 int64_t sv_volume_verify (struct sv_volume *vol, sv_bad_block_fn fn,
                           void *opaque);
+
+/* Change a volume's service type in its authenticated superblock; safe
+ * while nbdkit serves the volume, which picks it up via sv_volume_refresh
+ * (re-read the superblock from disk and take the service type). */
+int sv_volume_set_service_type (const struct sv_tenant *t, const char *name,
+                                const char *type);
+int sv_volume_refresh (struct sv_volume *vol);
+void sv_volume_service_type (struct sv_volume *vol,
+                             char type[SV_SERVICE_TYPE_MAX + 1]);
 
 /* The per-key write limit of a cipher, in 4 KiB block writes. */
 uint64_t sv_cipher_write_limit (int cipher);
