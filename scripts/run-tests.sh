@@ -10,7 +10,7 @@ if [ "$(id -u)" = 0 ] && [ "${SEALVOL_SKIP_DEPS:-}" != 1 ]; then
         || { tail -30 /tmp/sealvol-deps.log; echo "0 passed, 1 failed"; exit 1; }
 fi
 
-{ ./autogen.sh && ./configure --enable-gcc-warnings && make -j"$(nproc)"; } \
+{ ./autogen.sh && ./configure --enable-gcc-warnings --enable-test-hooks && make -j"$(nproc)"; } \
     >/tmp/sealvol-build.log 2>&1 \
     || { tail -40 /tmp/sealvol-build.log; echo "0 passed, 1 failed"; exit 1; }
 

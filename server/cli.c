@@ -31,6 +31,7 @@
 static const char usage_text[] =
   "usage: sealvol [--root DIR] COMMAND ...\n"
   "  tenant create TENANT [--kek-file PATH]\n"
+  "  tenant rotate-key TENANT\n"
   "  tenant serve TENANT (--listen ADDR:PORT | --unix PATH) "
   "[--tls-certificates DIR | --tls-psk FILE]\n"
   "               [--tls-verify-peer] [--user USER [--group GROUP]] "
@@ -95,6 +96,18 @@ cmd_tenant_create (const struct options *o, const char *name)
     return EXIT_FAILURE;
   audit_volume_event (o, name, "tenant-create", NULL);
   printf ("created tenant %s\n", name);
+  return EXIT_SUCCESS;
+}
+
+static int
+cmd_tenant_rotate_key (const struct options *o, const char *name)
+{
+  if (sv_name_problem (name))
+    return usage_error ("bad tenant name '%s': %s", name, sv_name_problem (name));
+  if (sv_tenant_rotate_key (o->root, name) == -1)
+    return EXIT_FAILURE;
+  printf ("rotated the key of tenant %s; every volume re-wrapped, the old key "
+          "destroyed (restart the tenant's server)\n", name);
   return EXIT_SUCCESS;
 }
 
@@ -408,6 +421,8 @@ dispatch (const struct options *o, int argc, char **argv)
       return cmd_tenant_create (o, argv[2]);
     if (strcmp (argv[1], "serve") == 0)
       return cmd_tenant_serve (o, argv[2]);
+    if (strcmp (argv[1], "rotate-key") == 0)
+      return cmd_tenant_rotate_key (o, argv[2]);
     return usage_error ("unknown tenant command '%s'", argv[1]);
   }
   if (strcmp (argv[0], "volume") == 0)

@@ -31,20 +31,20 @@ tenant_path (const char *root, const char *name, const char *leaf)
   return p;
 }
 
-/* Write a new random key as hex to path, creating it 0600; the file must
- * not exist yet. */
-static int
-write_new_key_file (const char *path)
+/* Write key as hex to path and fsync: a new file (0600, must not exist),
+ * or in place over an existing key file of the same length, so the old
+ * key's bytes are overwritten rather than left in a freed block. */
+int
+sv_write_key_file (const char *path, const struct sv_key *key, bool create)
 {
-  CLEANUP_KEY struct sv_key *key = sv_key_new_random (SV_TENANT_KEY_LEN);
   char hex[KEY_HEX_LEN + 2];
   int fd, r;
 
-  if (key == NULL)
-    return -1;
-  fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  fd = create
+    ? open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)
+    : open (path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd == -1) {
-    sv_error ("cannot create key file %s: %m", path);
+    sv_error ("cannot %s key file %s: %m", create ? "create" : "open", path);
     return -1;
   }
   sodium_bin2hex (hex, sizeof hex, sv_key_bytes (key), SV_TENANT_KEY_LEN);
@@ -54,17 +54,26 @@ write_new_key_file (const char *path)
   sv_wipe (hex, sizeof hex);
   if (close (fd) == -1 || r == -1) {
     sv_error ("cannot write key file %s: %m", path);
-    unlink (path);
+    if (create)
+      unlink (path);
     return -1;
   }
   return 0;
 }
 
+static int
+write_new_key_file (const char *path)
+{
+  CLEANUP_KEY struct sv_key *key = sv_key_new_random (SV_TENANT_KEY_LEN);
+
+  return key ? sv_write_key_file (path, key, true) : -1;
+}
+
 /* A check value that tells a wrong tenant key at start-up, before any
  * volume is opened: HMAC-SHA256(key, label || tenant id), first 16 bytes.
  * It reveals nothing about the key. */
-static int
-key_check_value (uint8_t out[KEY_CHECK_LEN], const struct sv_key *key,
+int
+sv_key_check_value (uint8_t out[KEY_CHECK_LEN], const struct sv_key *key,
                  const uint8_t id[SV_ID_LEN])
 {
   uint8_t msg[32 + SV_ID_LEN], mac[SV_HMAC_LEN];
@@ -79,21 +88,30 @@ key_check_value (uint8_t out[KEY_CHECK_LEN], const struct sv_key *key,
   return 0;
 }
 
+/* tenant.conf: [tenant] as below, then any other sections (the [caps]
+ * an operator wrote) kept as they were. */
 static int
-write_tenant_conf (const char *dir, const struct sv_tenant *t)
+write_tenant_conf (const char *dir, const struct sv_tenant *t,
+                   const char *kek_file, const char *rest)
 {
   char hexid[2 * SV_ID_LEN + 1], hexcheck[2 * KEY_CHECK_LEN + 1];
-  char text[1024];
+  char hexnext[2 * KEY_CHECK_LEN + 1] = "";
+  char text[8192];
   int n;
 
   sodium_bin2hex (hexid, sizeof hexid, t->id, SV_ID_LEN);
   sodium_bin2hex (hexcheck, sizeof hexcheck, t->key_check, KEY_CHECK_LEN);
+  if (t->has_next_check)
+    sodium_bin2hex (hexnext, sizeof hexnext, t->next_key_check, KEY_CHECK_LEN);
   n = snprintf (text, sizeof text,
-                "# sealvol tenant; written by \"sealvol tenant create\"\n"
-                "[tenant]\nid = %s\nkey-version = %u\nkey-check = %s\n%s%s%s",
+                "# sealvol tenant; written by sealvol\n"
+                "[tenant]\nid = %s\nkey-version = %u\nkey-check = %s\n"
+                "%s%s%s%s%s%s%s",
                 hexid, t->key_version, hexcheck,
-                t->kek_file ? "kek-file = " : "", t->kek_file ? t->kek_file : "",
-                t->kek_file ? "\n" : "");
+                t->has_next_check ? "next-key-check = " : "", hexnext,
+                t->has_next_check ? "\n" : "",
+                kek_file ? "kek-file = " : "", kek_file ? kek_file : "",
+                kek_file ? "\n" : "", rest ? rest : "");
   if (n < 0 || (size_t) n >= sizeof text) {
     errno = ENAMETOOLONG;
     sv_error ("kek-file path is too long");
@@ -141,9 +159,9 @@ sv_tenant_create (const char *root, const char *name, const char *kek_file)
   randombytes_buf (probe.id, sizeof probe.id);
   probe.key_version = 1;
   probe.kek_file = (char *) kek_file;
-  if (key_check_value (probe.key_check, probe.key, probe.id) == -1
+  if (sv_key_check_value (probe.key_check, probe.key, probe.id) == -1
       || mkdir (volumes, 0700) == -1
-      || write_tenant_conf (dir, &probe) == -1)
+      || write_tenant_conf (dir, &probe, kek_file, NULL) == -1)
     goto undo;
   r = 0;
   goto out;
@@ -160,6 +178,43 @@ sv_tenant_create (const char *root, const char *name, const char *kek_file)
   free (dir);
   free (volumes);
   free (keypath);
+  return r;
+}
+
+/* Everything in tenant.conf after the [tenant] section. */
+static char *
+conf_rest (const char *path)
+{
+  char buf[8192], *p;
+  size_t n;
+  FILE *f = fopen (path, "re");
+
+  if (f == NULL)
+    return NULL;
+  n = fread (buf, 1, sizeof buf - 1, f);
+  fclose (f);
+  buf[n] = '\0';
+  for (p = strstr (buf, "\n["); p; p = strstr (p + 1, "\n["))
+    if (strncmp (p + 1, "[tenant]", 8) != 0)
+      return strdup (p + 1);
+  return strdup ("");
+}
+
+int
+sv_tenant_write_conf (const struct sv_tenant *t)
+{
+  char conf[4096];
+  char *rest;
+  int r;
+
+  snprintf (conf, sizeof conf, "%s/tenant.conf", t->dir);
+  if ((rest = conf_rest (conf)) == NULL) {
+    sv_error ("cannot read %s: %m", conf);
+    return -1;
+  }
+  r = write_tenant_conf (t->dir, t,
+                         t->kek_file_configured ? t->kek_file : NULL, rest);
+  free (rest);
   return r;
 }
 
@@ -191,10 +246,19 @@ conf_handler (void *user, const char *section, const char *name,
       return 0;
     t->has_key_check = true;
   }
+  else if (strcmp (name, "next-key-check") == 0) {
+    size_t len;
+    if (sodium_hex2bin (t->next_key_check, KEY_CHECK_LEN, value,
+                        strlen (value), NULL, &len, NULL) != 0
+        || len != KEY_CHECK_LEN)
+      return 0;
+    t->has_next_check = true;
+  }
   else if (strcmp (name, "kek-file") == 0) {
     free (t->kek_file);
     if ((t->kek_file = strdup (value)) == NULL)
       return 0;
+    t->kek_file_configured = true;
   }
   return 1;
 }
@@ -247,10 +311,53 @@ sv_tenant_free (struct sv_tenant *t)
 {
   if (t) {
     sv_key_free (t->key);
+    sv_key_free (t->next_key);
     free (t->dir);
     free (t->kek_file);
     free (t);
   }
+}
+
+static bool
+key_matches (const struct sv_key *key, const uint8_t id[SV_ID_LEN],
+             const uint8_t check[KEY_CHECK_LEN])
+{
+  uint8_t mine[KEY_CHECK_LEN];
+
+  return sv_key_check_value (mine, key, id) == 0
+    && sodium_memcmp (mine, check, KEY_CHECK_LEN) == 0;
+}
+
+/* Keep key as the tenant's current key, or as the next one when a key
+ * rotation already put it in the key file.  Consumes key. */
+static int
+adopt_key (struct sv_tenant *t, struct sv_key *key)
+{
+  if (!t->has_key_check || key_matches (key, t->id, t->key_check)) {
+    sv_key_free (t->key);
+    t->key = key;
+    return 0;
+  }
+  if (t->has_next_check && key_matches (key, t->id, t->next_key_check)) {
+    sv_key_free (t->next_key);
+    t->next_key = key;
+    return 0;
+  }
+  sv_key_free (key);
+  errno = EPERM;
+  sv_error ("wrong key for tenant %s (it does not match the tenant's key "
+            "check value)", t->name);
+  return -1;
+}
+
+const struct sv_key *
+sv_tenant_key_for (const struct sv_tenant *t, uint32_t version)
+{
+  if (version == t->key_version)
+    return t->key;
+  if (version == t->key_version + 1)
+    return t->next_key;
+  return NULL;
 }
 
 int
@@ -269,20 +376,7 @@ sv_tenant_set_key_hex (struct sv_tenant *t, const char *hex)
     sv_error ("tenant key must be %d hex digits", KEY_HEX_LEN);
     return -1;
   }
-  if (t->has_key_check) {
-    uint8_t check[KEY_CHECK_LEN];
-    if (key_check_value (check, key, t->id) == -1
-        || sodium_memcmp (check, t->key_check, KEY_CHECK_LEN) != 0) {
-      sv_key_free (key);
-      errno = EPERM;
-      sv_error ("wrong key for tenant %s (it does not match the tenant's "
-                "key check value)", t->name);
-      return -1;
-    }
-  }
-  sv_key_free (t->key);
-  t->key = key;
-  return 0;
+  return adopt_key (t, key);
 }
 
 /* Refuse a key file that others could read or that someone else owns. */
@@ -315,15 +409,33 @@ check_key_file (int fd, const char *path)
   return 0;
 }
 
+static int load_key_file (struct sv_tenant *t, const char *path);
+
+/* The key file, and during a rotation the next key beside it. */
 int
 sv_tenant_load_key (struct sv_tenant *t, const char *path)
+{
+  char next[4096];
+
+  if (path == NULL)
+    path = t->kek_file;
+  if (load_key_file (t, path) == -1)
+    return -1;
+  if (t->has_next_check && t->next_key == NULL
+      && (size_t) snprintf (next, sizeof next, "%s.next", path) < sizeof next
+      && access (next, F_OK) == 0
+      && load_key_file (t, next) == -1)
+    return -1;
+  return 0;
+}
+
+static int
+load_key_file (struct sv_tenant *t, const char *path)
 {
   char buf[KEY_HEX_LEN + 8];
   ssize_t n;
   int fd, r;
 
-  if (path == NULL)
-    path = t->kek_file;
   fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd == -1) {
     sv_error ("cannot open tenant key %s: %m", path);

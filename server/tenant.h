@@ -26,8 +26,15 @@ struct sv_tenant {
   uint8_t id[SV_ID_LEN];
   uint32_t key_version;
   char *kek_file;               /* where the tenant key lives */
+  bool kek_file_configured;     /* named in tenant.conf (not the default) */
   uint8_t key_check[16];        /* HMAC of the key: tells a wrong key */
   bool has_key_check;
+  /* During a key rotation (tenant.conf has next-key-check): the key of
+   * version key_version + 1, from KEK_FILE.next or, once the rotation has
+   * replaced the key file, from the key file itself. */
+  uint8_t next_key_check[16];
+  bool has_next_check;
+  struct sv_key *next_key;
   struct sv_key *key;           /* NULL until loaded */
 };
 
@@ -41,6 +48,20 @@ void sv_tenant_free (struct sv_tenant *t);
 int sv_tenant_load_key (struct sv_tenant *t, const char *path);
 /* Parse a key given as 64 hex digits (e.g. from nbdkit_read_password). */
 int sv_tenant_set_key_hex (struct sv_tenant *t, const char *hex);
+
+/* The loaded key of this version, or NULL. */
+const struct sv_key *sv_tenant_key_for (const struct sv_tenant *t,
+                                        uint32_t version);
+
+/* Key rotation (rotate.c): new key, every volume re-wrapped, old key
+ * destroyed; resumable after a crash at any step. */
+int sv_tenant_rotate_key (const char *root, const char *name);
+
+/* Shared with rotate.c. */
+int sv_key_check_value (uint8_t out[KEY_CHECK_LEN], const struct sv_key *key,
+                        const uint8_t id[SV_ID_LEN]);
+int sv_write_key_file (const char *path, const struct sv_key *key, bool create);
+int sv_tenant_write_conf (const struct sv_tenant *t);
 
 /* Malloc'd path of a volume directory, and the sorted volume names
  * (NULL-terminated, free with sv_free_names). */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <sodium.h>
 
+#include "fault.h"
 #include "fsutil.h"
 #include "names.h"
 #include "report.h"
@@ -117,8 +118,10 @@ check_create_params (const struct sv_tenant *t, const char *name,
     return sv_error ("unknown cipher"), -1;
   if (strlen (st) > SV_SERVICE_TYPE_MAX || sv_name_problem (st))
     return sv_error ("service type '%s' is not a valid name", st), -1;
-  if (t->key == NULL)
-    return sv_error ("tenant key not loaded"), -1;
+  if (t->key == NULL || t->has_next_check)
+    return sv_error ("tenant %s is in the middle of a key rotation; finish it "
+                     "with 'sealvol tenant rotate-key %s'", t->name, t->name),
+      -1;
   return 0;
 }
 
@@ -250,6 +253,7 @@ load_superblock (struct sv_volume *vol, const struct sv_tenant *t)
   struct sv_wrap_context wc;
   CLEANUP_KEY struct sv_key *volume_key = NULL;
   CLEANUP_KEY struct sv_key *data_key = NULL;
+  const struct sv_key *tenant_key;
   const char *why;
 
   errno = EINVAL;
@@ -262,12 +266,13 @@ load_superblock (struct sv_volume *vol, const struct sv_tenant *t)
       || strcmp (vol->sb.name, vol->name) != 0)
     return sv_error ("volume %s/%s: superblock belongs to another tenant or "
                      "volume", vol->tenant, vol->name), -1;
-  if (vol->sb.tenant_key_version != t->key_version)
+  if ((tenant_key = sv_tenant_key_for (t, vol->sb.tenant_key_version)) == NULL)
     return sv_error ("volume %s/%s: wrapped under tenant key version %u, "
-                     "tenant has version %u", vol->tenant, vol->name,
-                     vol->sb.tenant_key_version, t->key_version), -1;
+                     "which is not loaded (tenant key version %u)",
+                     vol->tenant, vol->name, vol->sb.tenant_key_version,
+                     t->key_version), -1;
   sv_superblock_wrap_context (&vol->sb, &wc);
-  volume_key = sv_unwrap_key (vol->sb.wrapped_key, t->key, &wc);
+  volume_key = sv_unwrap_key (vol->sb.wrapped_key, tenant_key, &wc);
   if (volume_key == NULL)
     return sv_error ("volume %s/%s: cannot unwrap the volume key (wrong "
                      "tenant key, or the wrapped key was altered)",
@@ -582,6 +587,62 @@ sv_volume_set_service_type (const struct sv_tenant *t, const char *name,
   return r;
 }
 
+struct rewrap {
+  const uint8_t *wrapped;
+  uint32_t version;
+};
+
+static void
+change_wrapping (struct sv_superblock *sb, const void *arg)
+{
+  const struct rewrap *rw = arg;
+
+  memcpy (sb->wrapped_key, rw->wrapped, SV_WRAPPED_KEY_LEN);
+  sb->tenant_key_version = rw->version;
+}
+
+/* Re-wrap one volume's key under the tenant's next key.  The superblock
+ * is rewritten in one atomic write, so the volume is wrapped under
+ * exactly one of the two keys at every moment.  Already done: no-op. */
+int
+sv_volume_rewrap (const struct sv_tenant *t, const char *name)
+{
+  struct sv_volume *vol = volume_alloc (t, name,
+                                       SV_OPEN_INFO | SV_OPEN_SB_WRITE, NULL);
+  uint8_t wrapped[SV_WRAPPED_KEY_LEN];
+  struct sv_wrap_context wc;
+  struct sv_key *volume_key = NULL;
+  struct rewrap rw = { wrapped, t->key_version + 1 };
+  int r = -1;
+
+  if (vol == NULL)
+    return -1;
+  if (open_files (vol, true) == -1 || load_superblock (vol, t) == -1)
+    goto out;
+  if (vol->sb.tenant_key_version == rw.version) {
+    r = 0;
+    goto out;
+  }
+  if (flock (vol->data_fd, LOCK_EX | LOCK_NB) == -1) {
+    sv_error ("volume %s/%s is in use: stop the tenant's server before "
+              "rotating its key", vol->tenant, vol->name);
+    goto out;
+  }
+  sv_superblock_wrap_context (&vol->sb, &wc);
+  volume_key = sv_unwrap_key (vol->sb.wrapped_key, t->key, &wc);
+  wc.tenant_key_version = rw.version;
+  if (volume_key == NULL
+      || sv_wrap_key (wrapped, t->next_key, &wc, volume_key) == -1)
+    goto out;
+  pthread_mutex_lock (&vol->sb_lock);
+  r = update_superblock_locked (vol, change_wrapping, &rw);
+  pthread_mutex_unlock (&vol->sb_lock);
+ out:
+  sv_key_free (volume_key);
+  volume_free (vol);
+  return r;
+}
+
 int
 sv_volume_refresh (struct sv_volume *vol)
 {
@@ -644,6 +705,7 @@ sv_volume_delete (const struct sv_tenant *t, const char *name)
     return -1;
   }
   r = destroy_wrapped_key (vol);
+  sv_fault_point ("delete:after-key-destroyed");
   if (r == 0) {
     remove_volume_files (vol->dir);
     if (asprintf (&parent, "%s/volumes", t->dir) != -1) {

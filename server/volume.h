@@ -81,6 +81,10 @@ int64_t sv_volume_verify (struct sv_volume *vol, sv_bad_block_fn fn,
 int sv_volume_set_service_type (const struct sv_tenant *t, const char *name,
                                 const char *type);
 int sv_volume_refresh (struct sv_volume *vol);
+
+/* Key rotation: re-wrap a volume's key from the tenant's key to its next
+ * key (refuses a volume in use). */
+int sv_volume_rewrap (const struct sv_tenant *t, const char *name);
 void sv_volume_service_type (struct sv_volume *vol,
                              char type[SV_SERVICE_TYPE_MAX + 1]);
 
