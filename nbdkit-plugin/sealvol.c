@@ -33,6 +33,8 @@
 static const char *root = "/var/lib/sealvol";
 static const char *tenant_name;
 static const char *kek;                 /* PATH, +PATH, -FD or - */
+static const char *kek_command;         /* the key is this command's output */
+static const char *kek_passphrase;      /* +FILE, -FD or -: Argon2id */
 static const char *io_name = "uring";
 static bool allow_plaintext;            /* over TCP; Unix sockets always may */
 static bool qos_enabled = true;         /* qos=false: measure its overhead */
@@ -114,6 +116,10 @@ sealvol_config (const char *key, const char *value)
     tenant_name = value;
   else if (strcmp (key, "kek") == 0)
     kek = value;
+  else if (strcmp (key, "kek-command") == 0)
+    kek_command = value;
+  else if (strcmp (key, "kek-passphrase") == 0)
+    kek_passphrase = value;
   else if (strcmp (key, "allow-plaintext") == 0) {
     int b = nbdkit_parse_bool (value);
     if (b == -1)
@@ -167,6 +173,16 @@ load_tenant_key (void)
   char *secret = NULL;
   int r;
 
+  if (kek_command)
+    return sv_tenant_load_key_command (tenant, kek_command);
+  if (kek_passphrase) {
+    if (nbdkit_read_password (kek_passphrase, &secret) == -1)
+      return -1;
+    r = sv_tenant_set_passphrase (tenant, secret);
+    sv_wipe (secret, strlen (secret));
+    free (secret);
+    return r;
+  }
   if (kek == NULL || kek[0] != '-')
     return sv_tenant_load_key (tenant, kek && kek[0] == '+' ? kek + 1 : kek);
   if (nbdkit_read_password (kek, &secret) == -1)
@@ -209,6 +225,8 @@ sealvol_after_fork (void)
   "root=<DIR>        Storage root (default /var/lib/sealvol).\n" \
   "tenant=<NAME>     (required) The tenant whose volumes are served.\n" \
   "kek=<PATH>        Tenant key file (default: the tenant's own).\n" \
+  "kek-command=<CMD> The tenant key is this command's output (a KMS).\n" \
+  "kek-passphrase=+FILE|-FD|-  Derive the key from a passphrase.\n" \
   "io=uring|sync     I/O engine (default uring, falls back to sync).\n" \
   "allow-plaintext=true  Serve TCP clients without TLS (default: refuse).\n" \
   "qos=false         No throttling at all (to measure the throttle's cost)."

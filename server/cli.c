@@ -30,7 +30,8 @@
 
 static const char usage_text[] =
   "usage: sealvol [--root DIR] COMMAND ...\n"
-  "  tenant create TENANT [--kek-file PATH]\n"
+  "  tenant create TENANT [--kek-file PATH | --kek-command CMD | "
+  "--passphrase-file FILE]\n"
   "  tenant rotate-key TENANT\n"
   "  tenant serve TENANT (--listen ADDR:PORT | --unix PATH) "
   "[--tls-certificates DIR | --tls-psk FILE]\n"
@@ -82,16 +83,57 @@ audit_volume_event (const struct options *o, const char *tenant,
   sv_audit_write (dir, e);
 }
 
+/* A passphrase from its file (first line), in a buffer the caller wipes. */
+static char *
+read_passphrase (const char *path)
+{
+  char buf[1024];
+  FILE *f = fopen (path, "re");
+  char *p = NULL;
+
+  if (f == NULL) {
+    sv_error ("cannot read passphrase file %s: %m", path);
+    return NULL;
+  }
+  if (fgets (buf, sizeof buf, f) != NULL) {
+    buf[strcspn (buf, "\n")] = '\0';
+    p = strdup (buf);
+  }
+  fclose (f);
+  sv_wipe (buf, sizeof buf);
+  if (p == NULL || *p == '\0') {
+    sv_error ("passphrase file %s is empty", path);
+    free (p);
+    return NULL;
+  }
+  return p;
+}
+
 /* ---- tenant ---- */
 
 static int
 cmd_tenant_create (const struct options *o, const char *name)
 {
   if (o->size || o->cipher || o->service_type || o->json || o->kek)
-    return usage_error ("%s: only --kek-file applies here", "tenant create");
+    return usage_error ("%s: only a key source applies here", "tenant create");
   if (sv_name_problem (name))
     return usage_error ("bad tenant name '%s': %s", name, sv_name_problem (name));
-  if (sv_tenant_create (o->root, name, o->kek_file) == -1
+  struct sv_key_source src = { o->kek_file, o->kek_command, NULL };
+  char *pass = NULL;
+  int r;
+
+  if (!!o->kek_file + !!o->kek_command + !!o->passphrase_file > 1)
+    return usage_error ("%s: give one of --kek-file, --kek-command and "
+                        "--passphrase-file", "tenant create");
+  if (o->passphrase_file && (pass = read_passphrase (o->passphrase_file)) == NULL)
+    return EXIT_FAILURE;
+  src.passphrase = pass;
+  r = sv_tenant_create (o->root, name, &src);
+  if (pass) {
+    sv_wipe (pass, strlen (pass));
+    free (pass);
+  }
+  if (r == -1
       || sv_service_types_install_default (o->root) == -1)
     return EXIT_FAILURE;
   audit_volume_event (o, name, "tenant-create", NULL);
@@ -117,8 +159,24 @@ static struct sv_tenant *
 open_tenant_with_key (const struct options *o, const char *tenant)
 {
   struct sv_tenant *t = sv_tenant_open (o->root, tenant);
+  char *pass = NULL;
+  int r;
 
-  if (t && sv_tenant_load_key (t, o->kek) == -1) {
+  if (t == NULL)
+    return NULL;
+  if (o->passphrase_file) {
+    if ((pass = read_passphrase (o->passphrase_file)) == NULL)
+      r = -1;
+    else
+      r = sv_tenant_set_passphrase (t, pass);
+  }
+  else
+    r = sv_tenant_load_key (t, o->kek);
+  if (pass) {
+    sv_wipe (pass, strlen (pass));
+    free (pass);
+  }
+  if (r == -1) {
     sv_tenant_free (t);
     return NULL;
   }
@@ -437,6 +495,8 @@ main (int argc, char **argv)
     { "root", required_argument, NULL, 'r' },
     { "kek-file", required_argument, NULL, 'k' },
     { "kek", required_argument, NULL, 'K' },
+    { "kek-command", required_argument, NULL, 'C' },
+    { "passphrase-file", required_argument, NULL, 'p' },
     { "size", required_argument, NULL, 's' },
     { "cipher", required_argument, NULL, 'c' },
     { "service-type", required_argument, NULL, 't' },
@@ -464,6 +524,8 @@ main (int argc, char **argv)
     case 'r': o.root = optarg; break;
     case 'k': o.kek_file = optarg; break;
     case 'K': o.kek = optarg; break;
+    case 'C': o.kek_command = optarg; break;
+    case 'p': o.passphrase_file = optarg; break;
     case 's': o.size = optarg; break;
     case 'c': o.cipher = optarg; break;
     case 't': o.service_type = optarg; break;

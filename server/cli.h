@@ -11,6 +11,8 @@ struct options {
   const char *root;
   const char *kek_file;         /* tenant create: where the key lives */
   const char *kek;              /* volume commands: key to use instead */
+  const char *kek_command;      /* tenant create: the key is its output */
+  const char *passphrase_file;  /* the key is Argon2id of this passphrase */
   const char *size;
   const char *cipher;
   const char *service_type;

@@ -124,6 +124,12 @@ sv_tenant_rotate_key (const char *root, const char *name)
   uint32_t from;
   int r = -1;
 
+  if (t && (t->kek_command || t->kek_passphrase)) {
+    sv_error ("tenant %s takes its key from a %s; rotate-key works on key "
+              "files (change the key at its source instead)", name,
+              t->kek_command ? "command" : "passphrase");
+    goto out;
+  }
   if (t == NULL || sv_tenant_load_key (t, NULL) == -1
       || next_key_path (t, next, sizeof next) == -1)
     goto out;

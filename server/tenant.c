@@ -90,39 +90,73 @@ sv_key_check_value (uint8_t out[KEY_CHECK_LEN], const struct sv_key *key,
 
 /* tenant.conf: [tenant] as below, then any other sections (the [caps]
  * an operator wrote) kept as they were. */
+static void
+put_hex_line (FILE *f, const char *key, const uint8_t *bytes, size_t len)
+{
+  char hex[2 * 32 + 1];
+
+  sodium_bin2hex (hex, sizeof hex, bytes, len);
+  fprintf (f, "%s = %s\n", key, hex);
+}
+
 static int
 write_tenant_conf (const char *dir, const struct sv_tenant *t,
                    const char *kek_file, const char *rest)
 {
-  char hexid[2 * SV_ID_LEN + 1], hexcheck[2 * KEY_CHECK_LEN + 1];
-  char hexnext[2 * KEY_CHECK_LEN + 1] = "";
-  char text[8192];
-  int n;
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream (&text, &len);
+  int r;
 
-  sodium_bin2hex (hexid, sizeof hexid, t->id, SV_ID_LEN);
-  sodium_bin2hex (hexcheck, sizeof hexcheck, t->key_check, KEY_CHECK_LEN);
-  if (t->has_next_check)
-    sodium_bin2hex (hexnext, sizeof hexnext, t->next_key_check, KEY_CHECK_LEN);
-  n = snprintf (text, sizeof text,
-                "# sealvol tenant; written by sealvol\n"
-                "[tenant]\nid = %s\nkey-version = %u\nkey-check = %s\n"
-                "%s%s%s%s%s%s%s",
-                hexid, t->key_version, hexcheck,
-                t->has_next_check ? "next-key-check = " : "", hexnext,
-                t->has_next_check ? "\n" : "",
-                kek_file ? "kek-file = " : "", kek_file ? kek_file : "",
-                kek_file ? "\n" : "", rest ? rest : "");
-  if (n < 0 || (size_t) n >= sizeof text) {
-    errno = ENAMETOOLONG;
-    sv_error ("kek-file path is too long");
+  if (f == NULL)
     return -1;
+  fprintf (f, "# sealvol tenant; written by sealvol\n[tenant]\n");
+  put_hex_line (f, "id", t->id, SV_ID_LEN);
+  fprintf (f, "key-version = %u\n", t->key_version);
+  put_hex_line (f, "key-check", t->key_check, KEY_CHECK_LEN);
+  if (t->has_next_check)
+    put_hex_line (f, "next-key-check", t->next_key_check, KEY_CHECK_LEN);
+  if (kek_file)
+    fprintf (f, "kek-file = %s\n", kek_file);
+  if (t->kek_command)
+    fprintf (f, "kek-command = %s\n", t->kek_command);
+  if (t->kek_passphrase) {
+    fprintf (f, "kek-source = passphrase\n");
+    put_hex_line (f, "pwhash-salt", t->pw_salt, sizeof t->pw_salt);
+    fprintf (f, "pwhash-opslimit = %ju\npwhash-memlimit = %ju\n",
+             (uintmax_t) t->pw_ops, (uintmax_t) t->pw_mem);
   }
-  return sv_replace_file (dir, "tenant.conf", text, (size_t) n, 0644);
+  fputs (rest ? rest : "", f);
+  if (fclose (f) != 0)
+    return -1;
+  r = sv_replace_file (dir, "tenant.conf", text, len, 0644);
+  free (text);
+  return r;
+}
+
+/* The key of a new tenant from its source: a command's output or a
+ * passphrase (Argon2id, fresh salt, parameters kept in tenant.conf). */
+static int
+key_from_source (struct sv_tenant *probe, const struct sv_key_source *src)
+{
+  if (src->kek_command) {
+    if ((probe->kek_command = strdup (src->kek_command)) == NULL)
+      return -1;
+    return sv_tenant_load_key_command (probe, src->kek_command);
+  }
+  probe->kek_passphrase = true;
+  randombytes_buf (probe->pw_salt, sizeof probe->pw_salt);
+  probe->pw_ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+  probe->pw_mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+  return sv_tenant_set_passphrase (probe, src->passphrase);
 }
 
 int
-sv_tenant_create (const char *root, const char *name, const char *kek_file)
+sv_tenant_create (const char *root, const char *name,
+                  const struct sv_key_source *src)
 {
+  const char *kek_file = src ? src->kek_file : NULL;
+  bool external = src && (src->kek_command || src->passphrase);
   struct sv_tenant probe = { .key_version = 0 };
   char *dir = NULL, *volumes = NULL, *keypath = NULL, *conf = NULL;
   int r = -1;
@@ -150,11 +184,15 @@ sv_tenant_create (const char *root, const char *name, const char *kek_file)
     goto out;
   }
   /* An existing --kek-file is adopted (it may come from a KMS); a missing
-   * one is generated. */
-  if (!(kek_file && access (kek_file, F_OK) == 0)
-      && write_new_key_file (keypath) == -1)
-    goto undo;
-  if (sv_tenant_load_key (&probe, keypath) == -1)
+   * one is generated.  A command or passphrase tenant has no key file. */
+  strcpy (probe.name, name);
+  if (external) {
+    if (key_from_source (&probe, src) == -1)
+      goto undo;
+  }
+  else if ((!(kek_file && access (kek_file, F_OK) == 0)
+            && write_new_key_file (keypath) == -1)
+           || sv_tenant_load_key (&probe, keypath) == -1)
     goto undo;
   randombytes_buf (probe.id, sizeof probe.id);
   probe.key_version = 1;
@@ -167,13 +205,14 @@ sv_tenant_create (const char *root, const char *name, const char *kek_file)
   goto out;
 
  undo:
-  if (!kek_file)
+  if (!kek_file && !external)
     unlink (keypath);
   rmdir (volumes);
   unlink (conf);
   rmdir (dir);
  out:
   sv_key_free (probe.key);
+  free (probe.kek_command);
   free (conf);
   free (dir);
   free (volumes);
@@ -246,6 +285,26 @@ conf_handler (void *user, const char *section, const char *name,
       return 0;
     t->has_key_check = true;
   }
+  else if (strcmp (name, "kek-command") == 0) {
+    free (t->kek_command);
+    if ((t->kek_command = strdup (value)) == NULL)
+      return 0;
+  }
+  else if (strcmp (name, "kek-source") == 0) {
+    if (strcmp (value, "passphrase") != 0)
+      return 0;
+    t->kek_passphrase = true;
+  }
+  else if (strcmp (name, "pwhash-salt") == 0) {
+    size_t len;
+    if (sodium_hex2bin (t->pw_salt, sizeof t->pw_salt, value, strlen (value),
+                        NULL, &len, NULL) != 0 || len != sizeof t->pw_salt)
+      return 0;
+  }
+  else if (strcmp (name, "pwhash-opslimit") == 0)
+    t->pw_ops = strtoull (value, NULL, 10);
+  else if (strcmp (name, "pwhash-memlimit") == 0)
+    t->pw_mem = strtoull (value, NULL, 10);
   else if (strcmp (name, "next-key-check") == 0) {
     size_t len;
     if (sodium_hex2bin (t->next_key_check, KEY_CHECK_LEN, value,
@@ -312,6 +371,7 @@ sv_tenant_free (struct sv_tenant *t)
   if (t) {
     sv_key_free (t->key);
     sv_key_free (t->next_key);
+    free (t->kek_command);
     free (t->dir);
     free (t->kek_file);
     free (t);
@@ -330,8 +390,8 @@ key_matches (const struct sv_key *key, const uint8_t id[SV_ID_LEN],
 
 /* Keep key as the tenant's current key, or as the next one when a key
  * rotation already put it in the key file.  Consumes key. */
-static int
-adopt_key (struct sv_tenant *t, struct sv_key *key)
+int
+sv_tenant_adopt_key (struct sv_tenant *t, struct sv_key *key)
 {
   if (!t->has_key_check || key_matches (key, t->id, t->key_check)) {
     sv_key_free (t->key);
@@ -376,7 +436,7 @@ sv_tenant_set_key_hex (struct sv_tenant *t, const char *hex)
     sv_error ("tenant key must be %d hex digits", KEY_HEX_LEN);
     return -1;
   }
-  return adopt_key (t, key);
+  return sv_tenant_adopt_key (t, key);
 }
 
 /* Refuse a key file that others could read or that someone else owns. */
@@ -417,6 +477,15 @@ sv_tenant_load_key (struct sv_tenant *t, const char *path)
 {
   char next[4096];
 
+  if (path == NULL && t->kek_command)
+    return sv_tenant_load_key_command (t, t->kek_command);
+  if (path == NULL && t->kek_passphrase) {
+    errno = EINVAL;
+    sv_error ("tenant %s derives its key from a passphrase: give "
+              "--passphrase-file FILE (or kek-passphrase= to nbdkit)",
+              t->name);
+    return -1;
+  }
   if (path == NULL)
     path = t->kek_file;
   if (load_key_file (t, path) == -1)
