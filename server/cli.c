@@ -44,6 +44,7 @@ static const char usage_text[] =
   "  volume info TENANT/VOL [--json]\n"
   "  volume verify TENANT/VOL\n"
   "  volume set-service-type TENANT/VOL NAME\n"
+  "  volume rekey TENANT/VOL\n"
   "ciphers: aes-256-gcm (default), xchacha20-poly1305, aes-256-xts\n"
   "SIZE takes K, M, G, T suffixes (powers of 1024); ROOT defaults to "
   "/var/lib/sealvol\n";
@@ -256,6 +257,24 @@ cmd_volume_delete (const struct options *o, const char *tenant,
   return EXIT_SUCCESS;
 }
 
+static int
+cmd_volume_rekey (const struct options *o, const char *tenant,
+                  const char *volume)
+{
+  struct sv_tenant *t = open_tenant_with_key (o, tenant);
+  int r;
+
+  if (t == NULL)
+    return EXIT_FAILURE;
+  r = sv_volume_rekey (t, volume);
+  sv_tenant_free (t);
+  if (r == -1)
+    return EXIT_FAILURE;
+  printf ("volume %s/%s has a new key; all data re-encrypted, the old key "
+          "destroyed\n", tenant, volume);
+  return EXIT_SUCCESS;
+}
+
 static json_object *
 superblock_json (const char *tenant, const struct sv_superblock *sb,
                  bool full)
@@ -464,6 +483,8 @@ dispatch_volume (const struct options *o, const char *verb, const char *arg,
     return cmd_volume_verify (o, tenant, volume, arg);
   if (strcmp (verb, "set-service-type") == 0)
     return cmd_volume_set_service_type (o, tenant, volume, extra);
+  if (strcmp (verb, "rekey") == 0)
+    return cmd_volume_rekey (o, tenant, volume);
   return usage_error ("unknown volume command '%s'", verb);
 }
 

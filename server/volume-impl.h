@@ -51,6 +51,16 @@ struct sv_volume {
   struct sv_metacache metacache;        /* guarded by the range locks */
 };
 
+/* For rekey.c: create or open a volume in a directory other than its
+ * own, and crypto-erase a directory of volume files. */
+int sv_volume_create_in (const struct sv_tenant *t, const char *dir,
+                         const char *name, const struct sv_create_params *p,
+                         const struct sv_superblock *like);
+struct sv_volume *sv_volume_open_in (const struct sv_tenant *t,
+                                     const char *name, const char *dir,
+                                     unsigned flags, struct sv_io_engine *io);
+int sv_volume_erase_dir (const char *dir);
+
 /* Reserve n block writes against the key's limit, persisting the
  * high-water mark ahead of use.  -1 with errno = ENOSPC past the limit. */
 int sv_volume_reserve_writes (struct sv_volume *vol, uint64_t n);

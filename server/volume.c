@@ -166,29 +166,34 @@ write_new_superblock (const char *dir, struct sv_superblock *sb,
   return r;
 }
 
+/* Create a volume in dir.  like: the volume a rekey replaces (same id,
+ * service type and limit, next key version); NULL for a new volume. */
 int
-sv_volume_create (const struct sv_tenant *t, const char *name,
-                  const struct sv_create_params *p)
+sv_volume_create_in (const struct sv_tenant *t, const char *dir,
+                     const char *name, const struct sv_create_params *p,
+                     const struct sv_superblock *like)
 {
   CLEANUP_KEY struct sv_key *volume_key = NULL;
   struct sv_superblock sb;
-  char *dir;
   uint64_t nblocks = p->size / SV_BLOCK_SIZE;
 
   if (check_create_params (t, name, p) == -1)
-    return -1;
-  if ((dir = sv_tenant_volume_dir (t, name)) == NULL)
     return -1;
   if (mkdir (dir, 0700) == -1) {
     if (errno == EEXIST)
       sv_error ("volume %s/%s already exists", t->name, name);
     else
       sv_error ("cannot create %s: %m", dir);
-    free (dir);
     return -1;
   }
   /* The superblock is written last: a volume exists once it is there. */
   fill_new_superblock (&sb, t, name, p);
+  if (like) {
+    memcpy (sb.volume_id, like->volume_id, SV_ID_LEN);
+    sb.created = like->created;
+    sb.write_limit = like->write_limit;
+    sb.volume_key_version = like->volume_key_version + 1;
+  }
   volume_key = sv_key_new_random (SV_VOLUME_KEY_LEN);
   if (volume_key == NULL
       || create_sparse (dir, "data", p->size) == -1
@@ -202,11 +207,23 @@ sv_volume_create (const struct sv_tenant *t, const char *name,
     else
       sv_error ("cannot create volume %s/%s: %m", t->name, name);
     remove_volume_files (dir);
-    free (dir);
     return -1;
   }
-  free (dir);
   return 0;
+}
+
+int
+sv_volume_create (const struct sv_tenant *t, const char *name,
+                  const struct sv_create_params *p)
+{
+  char *dir = sv_tenant_volume_dir (t, name);
+  int r;
+
+  if (dir == NULL)
+    return -1;
+  r = sv_volume_create_in (t, dir, name, p, NULL);
+  free (dir);
+  return r;
 }
 
 /* ---- opening ---- */
@@ -436,8 +453,8 @@ start_session (struct sv_volume *vol)
 }
 
 static struct sv_volume *
-volume_alloc (const struct sv_tenant *t, const char *name, unsigned flags,
-              struct sv_io_engine *io)
+volume_alloc_in (const struct sv_tenant *t, const char *name, const char *dir,
+                 unsigned flags, struct sv_io_engine *io)
 {
   struct sv_volume *vol = calloc (1, sizeof *vol);
 
@@ -451,13 +468,20 @@ volume_alloc (const struct sv_tenant *t, const char *name, unsigned flags,
   vol->io = io ? io : sv_io_sync_new ();
   pthread_mutex_init (&vol->sb_lock, NULL);
   sv_rangelock_init (&vol->locks);
-  vol->dir = sv_tenant_volume_dir (t, name);
+  vol->dir = dir ? strdup (dir) : sv_tenant_volume_dir (t, name);
   vol->tenant_dir = strdup (t->dir);
   if (vol->dir == NULL || vol->tenant_dir == NULL || vol->io == NULL) {
     sv_volume_close (vol);
     return NULL;
   }
   return vol;
+}
+
+static struct sv_volume *
+volume_alloc (const struct sv_tenant *t, const char *name, unsigned flags,
+              struct sv_io_engine *io)
+{
+  return volume_alloc_in (t, name, NULL, flags, io);
 }
 
 static void
@@ -486,6 +510,13 @@ struct sv_volume *
 sv_volume_open (const struct sv_tenant *t, const char *name, unsigned flags,
                 struct sv_io_engine *io)
 {
+  return sv_volume_open_in (t, name, NULL, flags, io);
+}
+
+struct sv_volume *
+sv_volume_open_in (const struct sv_tenant *t, const char *name,
+                   const char *dir, unsigned flags, struct sv_io_engine *io)
+{
   struct sv_volume *vol;
   const char *why = sv_name_problem (name);
 
@@ -496,7 +527,7 @@ sv_volume_open (const struct sv_tenant *t, const char *name, unsigned flags,
     sv_error ("volume name '%s' %s", name, why);
     return NULL;
   }
-  if ((vol = volume_alloc (t, name, flags, io)) == NULL)
+  if ((vol = volume_alloc_in (t, name, dir, flags, io)) == NULL)
     return NULL;
   if (open_files (vol, true) == -1 || load_superblock (vol, t) == -1)
     goto fail;
@@ -685,6 +716,26 @@ destroy_wrapped_key (struct sv_volume *vol)
     return -1;
   }
   return 0;
+}
+
+/* Crypto-erase the volume files in dir whatever their state: noise over
+ * the superblock, then remove everything.  (Rekey's leftovers.) */
+int
+sv_volume_erase_dir (const char *dir)
+{
+  uint8_t noise[SV_SUPERBLOCK_LEN];
+  int fd = open_in (dir, "superblock", O_WRONLY, 0);
+  int r = 0;
+
+  if (fd >= 0) {
+    randombytes_buf (noise, sizeof noise);
+    if (sv_write_all (fd, noise, sizeof noise, 0) == -1 || fsync (fd) == -1)
+      r = -1;
+    close (fd);
+  }
+  if (r == 0)
+    remove_volume_files (dir);
+  return r;
 }
 
 int

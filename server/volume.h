@@ -88,6 +88,10 @@ int sv_volume_rewrap (const struct sv_tenant *t, const char *name);
 void sv_volume_service_type (struct sv_volume *vol,
                              char type[SV_SERVICE_TYPE_MAX + 1]);
 
+/* A new volume key with all data re-encrypted (offline: refused while the
+ * volume is served).  rekey.c describes the crash-safe steps. */
+int sv_volume_rekey (const struct sv_tenant *t, const char *name);
+
 /* The per-key write limit of a cipher, in 4 KiB block writes. */
 uint64_t sv_cipher_write_limit (int cipher);
 

@@ -1,0 +1,170 @@
+/* sealvol: volume rekey (offline): a new volume key, all data re-encrypted.
+ *
+ *   1. Leftovers of an earlier rekey (volumes/.VOL.rekey) are erased.
+ *   2. The volume is opened exclusively (refused while served) and a new
+ *      volume is built beside it in volumes/.VOL.rekey: same id, size,
+ *      cipher and service type, a fresh random key, key version + 1.
+ *   3. Every block that holds data is read (and so authenticated) and
+ *      written into the new volume; zero ranges are skipped.
+ *   4. The two directories are swapped in one atomic renameat2
+ *      (RENAME_EXCHANGE).
+ *   5. The old key is destroyed (noise over its superblock, fsync), then
+ *      the old files are removed.
+ * A crash before 4 leaves the old volume as it was; after 4, the new one.
+ * Either way step 1 of the next run clears what is left.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "fault.h"
+#include "fsutil.h"
+#include "report.h"
+#include "volume-impl.h"
+
+#define COPY_CHUNK (1024 * 1024)
+
+struct copy_state {
+  struct sv_volume *from, *to;
+  uint8_t *buf;
+};
+
+static int
+copy_extent (void *opaque, uint64_t off, uint64_t len, bool zero)
+{
+  struct copy_state *cs = opaque;
+
+  if (zero)
+    return 0;                   /* the new volume reads zeros already */
+  while (len > 0) {
+    uint32_t n = len < COPY_CHUNK ? (uint32_t) len : COPY_CHUNK;
+    if (sv_volume_read (cs->from, cs->buf, n, off) == -1
+        || sv_volume_write (cs->to, cs->buf, n, off, false) == -1)
+      return -1;
+    off += n;
+    len -= n;
+  }
+  return 0;
+}
+
+/* Extents come back a piece at a time; walk until the end. */
+struct walk {
+  uint64_t reached;
+  struct copy_state *cs;
+  int failed;
+};
+
+static int
+walk_extent (void *opaque, uint64_t off, uint64_t len, bool zero)
+{
+  struct walk *w = opaque;
+
+  if (copy_extent (w->cs, off, len, zero) == -1) {
+    w->failed = 1;
+    return -1;
+  }
+  w->reached = off + len;
+  return 0;
+}
+
+static int
+copy_data (struct sv_volume *from, struct sv_volume *to)
+{
+  struct copy_state cs = { from, to, malloc (COPY_CHUNK) };
+  uint64_t size = sv_volume_size (from), pos = 0;
+  int r = 0;
+
+  if (cs.buf == NULL)
+    return -1;
+  while (pos < size && r == 0) {
+    uint64_t left = size - pos;
+    uint32_t ask = left > (UINT64_C (1) << 30) ? 1U << 30 : (uint32_t) left;
+    struct walk w = { pos, &cs, 0 };
+    r = sv_volume_extents (from, ask, pos, walk_extent, &w);
+    if (w.failed || w.reached <= pos)
+      r = -1;
+    pos = w.reached;
+  }
+  sv_wipe (cs.buf, COPY_CHUNK);
+  free (cs.buf);
+  return r;
+}
+
+static int
+build_new_volume (const struct sv_tenant *t, const char *name,
+                  const char *tmpdir, struct sv_volume *from)
+{
+  const struct sv_superblock *sb = sv_volume_superblock (from);
+  struct sv_create_params p = { .size = sb->size, .cipher = (int) sb->cipher,
+                                .service_type = sb->service_type };
+  struct sv_volume *to;
+  int r;
+
+  if (sv_volume_create_in (t, tmpdir, name, &p, sb) == -1)
+    return -1;
+  to = sv_volume_open_in (t, name, tmpdir, 0, NULL);
+  if (to == NULL)
+    return -1;
+  r = copy_data (from, to);
+  if (sv_volume_close (to) == -1)
+    r = -1;
+  return r;
+}
+
+int
+sv_volume_rekey (const struct sv_tenant *t, const char *name)
+{
+  char *dir = sv_tenant_volume_dir (t, name), *tmpdir = NULL, *parent = NULL;
+  struct sv_volume *from = NULL;
+  uint32_t version = 0;
+  int r = -1;
+
+  if (dir == NULL || asprintf (&tmpdir, "%s/volumes/.%s.rekey", t->dir, name) == -1
+      || asprintf (&parent, "%s/volumes", t->dir) == -1)
+    goto out;
+  if (access (tmpdir, F_OK) == 0 && sv_volume_erase_dir (tmpdir) == -1)
+    goto out;
+  if ((from = sv_volume_open (t, name, 0, NULL)) == NULL)
+    goto out;
+  version = sv_volume_superblock (from)->volume_key_version + 1;
+  if (build_new_volume (t, name, tmpdir, from) == -1) {
+    sv_error ("rekey of %s/%s failed; the volume is unchanged", t->name, name);
+    sv_volume_close (from);
+    from = NULL;
+    sv_volume_erase_dir (tmpdir);
+    goto out;
+  }
+  sv_volume_close (from);
+  from = NULL;
+  sv_fault_point ("rekey:before-swap");
+  if (renameat2 (AT_FDCWD, tmpdir, AT_FDCWD, dir, RENAME_EXCHANGE) == -1
+      || sv_fsync_dir (parent) == -1) {
+    sv_error ("rekey of %s/%s: cannot swap in the new volume: %m", t->name,
+              name);
+    sv_volume_erase_dir (tmpdir);
+    goto out;
+  }
+  sv_fault_point ("rekey:after-swap");
+  r = sv_volume_erase_dir (tmpdir);     /* the old key and data */
+  if (r == 0) {
+    json_object *e = sv_audit_event ("volume-rekey", t->name);
+    json_object_object_add (e, "volume", json_object_new_string (name));
+    json_object_object_add (e, "volume_key_version",
+                            json_object_new_int64 (version));
+    sv_audit_write (t->dir, e);
+  }
+ out:
+  if (from)
+    sv_volume_close (from);
+  free (dir);
+  free (tmpdir);
+  free (parent);
+  return r;
+}
