@@ -242,9 +242,9 @@ struct sv_block_cipher {
   struct sv_key *data_key;
 };
 
-/* Each thread keeps a few keyed contexts, tagged by (engine id, salt).
- * GCM needs one per subkey salt; XTS one per volume; XChaCha re-keys per
- * block anyway and uses the scratch context. */
+/* Each thread keeps a few keyed contexts, tagged by (engine id, salt):
+ * GCM and XChaCha20 one per subkey (the first 16 nonce bytes), XTS one
+ * per direction. */
 #define THREAD_CACHE_SLOTS 8
 struct keyed_ctx {
   uint64_t owner;
@@ -254,7 +254,6 @@ struct keyed_ctx {
 };
 struct thread_cache {
   uint64_t tick;
-  EVP_CIPHER_CTX *scratch;
   struct keyed_ctx slot[THREAD_CACHE_SLOTS];
 };
 
@@ -267,7 +266,6 @@ thread_cache_free (void *p)
 {
   struct thread_cache *tc = p;
 
-  EVP_CIPHER_CTX_free (tc->scratch);    /* cleanses key schedules */
   for (size_t i = 0; i < THREAD_CACHE_SLOTS; i++)
     EVP_CIPHER_CTX_free (tc->slot[i].ctx);
   sv_wipe (tc, sizeof *tc);
@@ -292,9 +290,7 @@ thread_cache (void)
   tc = calloc (1, sizeof *tc);
   if (tc == NULL)
     return NULL;
-  tc->scratch = EVP_CIPHER_CTX_new ();
-  if (tc->scratch == NULL || pthread_setspecific (cache_key, tc) != 0) {
-    EVP_CIPHER_CTX_free (tc->scratch);
+  if (pthread_setspecific (cache_key, tc) != 0) {
     free (tc);
     return NULL;
   }
@@ -346,6 +342,10 @@ keyed_ctx (struct sv_block_cipher *bc, const uint8_t *salt, bool encrypt)
       errno = EIO;
       return NULL;
     }
+    key = subkey;
+  }
+  else if (bc->cipher == SV_CIPHER_XCHACHA20_POLY1305) {
+    crypto_core_hchacha20 (subkey, salt, key, NULL);
     key = subkey;
   }
   r = EVP_CipherInit_ex2 (victim->ctx, evp_cipher (bc->cipher), key, NULL,
@@ -411,15 +411,6 @@ gcm_iv (uint8_t iv[12], const uint8_t nonce[SV_NONCE_LEN])
   memset (iv + 8, 0, 4);
 }
 
-static EVP_CIPHER_CTX *
-scratch_ctx (void)
-{
-  struct thread_cache *tc = thread_cache ();
-
-  if (tc == NULL)
-    errno = ENOMEM;
-  return tc ? tc->scratch : NULL;
-}
 
 /* What one AEAD block needs: the context (keyed already for GCM), the
  * key still to set (XChaCha's per-nonce subkey) and the IV. */
@@ -443,9 +434,11 @@ block_setup (struct sv_block_cipher *bc, const uint8_t nonce[SV_NONCE_LEN],
     gcm_iv (s->iv, nonce);
     return s->ctx ? 0 : -1;
   case SV_CIPHER_XCHACHA20_POLY1305:
-    s->ctx = scratch_ctx ();
-    xchacha_subkey (s->subkey, s->iv, sv_key_bytes (bc->data_key), nonce);
-    s->key = s->subkey;
+    /* The subkey depends only on the first 16 nonce bytes, which the
+     * writer keeps per session (volume-io.c), so it is cached like GCM's. */
+    s->ctx = keyed_ctx (bc, nonce, true);
+    memset (s->iv, 0, 4);
+    memcpy (s->iv + 4, nonce + 16, 8);
     return s->ctx ? 0 : -1;
   }
   errno = EINVAL;

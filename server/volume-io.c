@@ -357,22 +357,18 @@ current_slot (struct sv_volume *vol, uint64_t block, const uint8_t *pairbuf,
   return which;
 }
 
-/* Nonce fields for n blocks of this session.  GCM: salt || counter,
- * where the salt changes every 2^32 writes so no subkey sees more than
- * 2^32 messages.  XChaCha20: random, drawn as one ChaCha20 stream under a
- * fresh 256-bit seed (one getrandom call per request, not per block). */
+/* Nonce fields for n blocks of this session: a random 16-byte session
+ * salt || a 64-bit counter, the salt changed every 2^32 writes.  GCM
+ * derives its subkey from the salt; XChaCha20 runs HChaCha20 on it (the
+ * first 16 nonce bytes), so for both ciphers one subkey serves a whole
+ * session and is cached, and no (subkey, counter) pair ever repeats: a
+ * fresh salt per session and a counter within it.  Readers take the
+ * field as an opaque nonce. */
 static void
 fill_nonces (struct sv_volume *vol, uint8_t *nonces, uint64_t n)
 {
-  uint8_t seed[randombytes_SEEDBYTES];
   uint64_t c;
 
-  if (vol->sb.cipher != SV_CIPHER_AES_256_GCM) {
-    randombytes_buf (seed, sizeof seed);
-    randombytes_buf_deterministic (nonces, n * SV_NONCE_LEN, seed);
-    sv_wipe (seed, sizeof seed);
-    return;
-  }
   c = atomic_fetch_add (&vol->nonce_counter, n);
   for (uint64_t i = 0; i < n; i++, c++) {
     uint8_t *nonce = nonces + i * SV_NONCE_LEN;
