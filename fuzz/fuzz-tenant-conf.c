@@ -15,10 +15,17 @@
  * key that is accepted is 32 bytes and is the tenant's current key (or,
  * when it matches only next-key-check, its next one); with no key check
  * on file it is exactly the bytes the hex spelled.
+ *
+ * With FUZZ_TENANT_REWRITE=1 in the environment it also checks the
+ * rewrite that key rotation does (sv_tenant_write_conf): after a new key
+ * version and key check are written, the file opens to exactly those and
+ * the same [caps].  Off by default while the known bug it finds is open
+ * (fuzz/crashes/tenant-conf/: sections above [tenant] come back stale).
  */
 #include <config.h>
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +40,7 @@ int LLVMFuzzerInitialize (int *argc, char ***argv);
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 static struct fuzz_memfile conf;
+static bool check_rewrites;
 static char root[PATH_MAX], tdir[PATH_MAX + 8], link_path[PATH_MAX + 32];
 
 static void
@@ -59,7 +67,54 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
   if (mkdir (tdir, 0700) == -1 || symlink (conf.path, link_path) == -1)
     abort ();
   atexit (remove_root);
+  check_rewrites = getenv ("FUZZ_TENANT_REWRITE")
+    && strcmp (getenv ("FUZZ_TENANT_REWRITE"), "1") == 0;
   return 0;
+}
+
+/* Equal, or both absent; a value inih cannot read back as written (one
+ * starting with ';', an inline comment after "= ") is not compared. */
+static bool
+same_string (const char *a, const char *b)
+{
+  if (a && a[0] == ';')
+    return true;
+  return a == b || (a && b && strcmp (a, b) == 0);
+}
+
+/* What rotation does: bump the key version, record a new key check,
+ * rewrite the file.  The rewritten file must read back as just that. */
+static void
+check_rewrite (struct sv_tenant *t, const struct sv_tenant_caps *caps)
+{
+  struct sv_tenant_caps caps2;
+  struct sv_tenant *back;
+  char why[256];
+
+  t->key_version = t->key_version == UINT32_MAX ? 1 : t->key_version + 1;
+  for (size_t i = 0; i < KEY_CHECK_LEN; i++)
+    t->key_check[i] ^= 0x5a;
+  t->has_key_check = true;
+  t->has_next_check = false;
+  FUZZ_CHECK (sv_tenant_write_conf (t) == 0);
+
+  back = sv_tenant_open (root, "t");
+  FUZZ_CHECK (back != NULL);
+  FUZZ_CHECK (back->key_version == t->key_version);
+  FUZZ_CHECK (memcmp (back->id, t->id, SV_ID_LEN) == 0);
+  FUZZ_CHECK (back->has_key_check && !back->has_next_check);
+  FUZZ_CHECK (memcmp (back->key_check, t->key_check, KEY_CHECK_LEN) == 0);
+  FUZZ_CHECK (same_string (t->kek_file, back->kek_file));
+  FUZZ_CHECK (same_string (t->kek_command, back->kek_command));
+  FUZZ_CHECK (back->kek_passphrase == t->kek_passphrase);
+  if (caps)
+    FUZZ_CHECK (sv_tenant_caps_load (link_path, &caps2, why, sizeof why) == 0
+                && memcmp (&caps2, caps, sizeof caps2) == 0);
+  sv_tenant_free (back);
+
+  /* The rename replaced the link with a file: put the link back. */
+  if (unlink (link_path) == -1 || symlink (conf.path, link_path) == -1)
+    abort ();
 }
 
 static void
@@ -90,12 +145,15 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   struct sv_tenant_caps caps;
   struct sv_tenant *t;
   char why[256] = "";
+  bool opened, caps_ok;
 
   fuzz_memfile_set (&conf, data, conf_len);
-  if (sv_tenant_caps_load (conf.path, &caps, why, sizeof why) == -1)
+  caps_ok = sv_tenant_caps_load (conf.path, &caps, why, sizeof why) == 0;
+  if (!caps_ok)
     FUZZ_CHECK (why[0] != '\0');
 
   t = sv_tenant_open (root, "t");
+  opened = t != NULL;
   if (t) {
     FUZZ_CHECK (t->key_version != 0 && t->kek_file != NULL);
     FUZZ_CHECK (strcmp (t->dir, tdir) == 0);
@@ -114,6 +172,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     check_key (t, hex);
     free (hex);
   }
+  if (opened && check_rewrites)
+    check_rewrite (t, caps_ok ? &caps : NULL);
   sv_tenant_free (t);
   return 0;
 }

@@ -10,11 +10,13 @@
 #   FUZZ_SECONDS=N   seconds per target (default 30)
 #   FUZZ_TARGETS="superblock names"   only these (default: every fuzz/fuzz-*.c)
 #   FUZZ_CC=clang-NN another clang (default clang)
+#   FUZZ_BUILD_DIR=DIR  build there and keep it (default: a temporary
+#                    directory, removed at exit), e.g. to rerun a saved
+#                    input: DIR/bin/fuzz-TARGET fuzz/crashes/TARGET/FILE
 #
 # Prints "PASS|FAIL fuzz-TARGET: N execs (N/s)" per target, then
 # "N passed, N failed"; exits 1 if any target failed.  A failing input is
-# copied to fuzz/crashes/TARGET/, where ./fuzz-TARGET FILE (built with
-# this script) reproduces it.
+# copied to fuzz/crashes/TARGET/.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +25,9 @@ CC=${FUZZ_CC:-clang}
 
 die () { echo "fuzz.sh: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
 
+case $seconds in
+    ''|*[!0-9]*|0) die "FUZZ_SECONDS must be a positive number of seconds" ;;
+esac
 [ -f "$top/config.h" ] || die "no config.h: run ./autogen.sh && ./configure first"
 
 # clang and its sanitizer runtimes (libFuzzer lives in libclang-rt).
@@ -42,8 +47,15 @@ if ! have_fuzzer; then
     have_fuzzer || die "$CC cannot build -fsanitize=fuzzer (apt-get install clang libclang-rt-14-dev)"
 fi
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/sealvol-fuzz.XXXXXX")
-cleanup () { rm -rf "$work"; }
+if [ -n "${FUZZ_BUILD_DIR:-}" ]; then
+    mkdir -p "$FUZZ_BUILD_DIR"
+    work=$(cd "$FUZZ_BUILD_DIR" && pwd)
+    rm -rf "$work/obj" "$work/corpus" "$work/artifacts" "$work/tmp"
+    cleanup () { rm -rf "$work/tmp"; }
+else
+    work=$(mktemp -d "${TMPDIR:-/tmp}/sealvol-fuzz.XXXXXX")
+    cleanup () { rm -rf "$work"; }
+fi
 trap cleanup EXIT
 mkdir -p "$work/obj" "$work/bin" "$work/tmp"
 
@@ -64,7 +76,7 @@ lib_sources=$(awk '/^libsealvol_la_SOURCES/ { on = 1 }
 
 echo "fuzz.sh: compiling the library with $CC ($sanitize)" >&2
 export CC cflags top work
-# shellcheck disable=SC2086
+# shellcheck disable=SC2086,SC2016
 printf '%s\n' $lib_sources | xargs -P "$(nproc)" -I{} sh -c '
     obj="$work/obj/$(echo {} | tr / _).o"
     $CC $cflags -fsanitize=fuzzer-no-link -c "$top/{}" -o "$obj" \
@@ -75,11 +87,15 @@ ar rcs "$work/libsealvol-fuzz.a" "$work"/obj/*.o
 if [ -n "${FUZZ_TARGETS:-}" ]; then
     targets=$FUZZ_TARGETS
 else
-    targets=$(cd "$top/fuzz" && ls fuzz-*.c | sed 's/^fuzz-//; s/\.c$//')
+    targets=
+    for f in "$top"/fuzz/fuzz-*.c; do
+        f=${f##*/fuzz-}
+        targets="$targets ${f%.c}"
+    done
 fi
 
-# A dictionary per target where one helps (tokens a mutator would take
-# long to guess), and a length that covers the format.
+# A length that covers each format (libFuzzer would guess it from the
+# seeds, too short for names).
 max_len () {
     case $1 in
         superblock|metadata|service-types|tenant-conf) echo 4096 ;;
@@ -103,6 +119,7 @@ for t in $targets; do
     if [ -d "$top/fuzz/corpus/$t" ]; then
         cp -R "$top/fuzz/corpus/$t/." "$work/corpus/$t/"
     fi
+    # A dictionary where one helps: tokens a mutator would take long to guess.
     dict=()
     [ -f "$top/fuzz/$t.dict" ] && dict=(-dict="$top/fuzz/$t.dict")
     status=0
@@ -111,6 +128,7 @@ for t in $targets; do
         -artifact_prefix="$work/artifacts/$t/" "${dict[@]}" \
         "$work/corpus/$t" >"$log" 2>&1 || status=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    [ -n "$execs" ] || execs=$(sed -n 's/^#\([0-9]*\).*/\1/p' "$log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
     if [ "$status" = 0 ]; then
         echo "PASS fuzz-$t: ${execs:-?} execs (${rate:-?}/s)"
@@ -121,7 +139,9 @@ for t in $targets; do
         if compgen -G "$work/artifacts/$t/*" >/dev/null; then
             mkdir -p "$top/fuzz/crashes/$t"
             cp "$work/artifacts/$t"/* "$top/fuzz/crashes/$t/"
-            echo "  input saved in fuzz/crashes/$t/: $(cd "$work/artifacts/$t" && ls | tr '\n' ' ')"
+            for f in "$work/artifacts/$t"/*; do
+                echo "  input saved as fuzz/crashes/$t/${f##*/}"
+            done
         else
             tail -20 "$log"
         fi

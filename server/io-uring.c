@@ -195,10 +195,13 @@ uring_submit (struct sv_io_engine *io, struct sv_io_req *reqs, size_t n,
   bool redo_rest = false;
 
   (void) io;
-  if (ring == NULL || n > RING_ENTRIES || has_buffered_write (reqs, n)) {
-    /* No ring for this thread (memlock limit, say), or a write into the
-     * page cache: io_uring hands buffered writes on ext4 to its worker
-     * threads, which measured twice as slow as writing inline
+  if (ring == NULL || n == 1 || n > RING_ENTRIES
+      || has_buffered_write (reqs, n)) {
+    /* No ring for this thread (memlock limit, say); a single request (a
+     * read whose metadata came from the cache), which one plain system
+     * call does with less work than a ring round trip; or a write into
+     * the page cache: io_uring hands buffered writes on ext4 to its
+     * worker threads, which measured twice as slow as writing inline
      * (docs/performance.md).  Same semantics, in order. */
     for (size_t i = 0; i < n; i++)
       if (sv_io_run_sync (&reqs[i]) == -1)
