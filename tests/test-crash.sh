@@ -1,0 +1,23 @@
+#!/bin/bash
+# Scenario 15, short run: the crash harness (tests/crash-harness.py) against
+# one volume per cipher, for io=uring and io=sync: random SIGKILLs under
+# stamping writers, every block verified after each restart.  The long soak
+# is bench/crash-soak.sh.
+source "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
+requires $PY -c 'import nbd'
+
+sv tenant create crash >/dev/null
+vols=
+for c in $CIPHERS; do
+    sv volume create "crash/$c" --size 2M --cipher "$c" --service-type unlimited >/dev/null
+    vols=${vols:+$vols,}$c
+done
+for io in uring sync; do
+    $PY "$top_srcdir/tests/crash-harness.py" --root "$ROOT" --tenant crash \
+        --volumes "$vols" --plugin "$SEALVOL_PLUGIN" --io $io \
+        --rounds "${CRASH_ROUNDS:-8}" --log "$TMP/nbdkit.log" \
+        || fail "crash harness failed with io=$io"
+done
+for c in $AEAD_CIPHERS; do
+    sv volume verify "crash/$c" >/dev/null || fail "$c: verify after the crashes"
+done
