@@ -67,9 +67,9 @@ struct sv_io_engine *
 sv_io_new (const char *name)
 {
   if (strcmp (name, "sync") == 0)
-    return sv_io_sync_new ();
+    return sv_io_fault_wrap (sv_io_sync_new ());
   if (strcmp (name, "uring") == 0)
-    return sv_io_uring_new ();
+    return sv_io_fault_wrap (sv_io_uring_new ());
   errno = ENOTSUP;
   return NULL;
 }

@@ -49,6 +49,10 @@ bool sv_io_uring_available (void);
  * refused. */
 struct sv_io_engine *sv_io_new (const char *name);
 
+/* Test builds: wrap an engine so SEALVOL_FAULT_FILE can inject errors
+ * (io-fault.c); otherwise returns inner unchanged. */
+struct sv_io_engine *sv_io_fault_wrap (struct sv_io_engine *inner);
+
 /* Run one request with plain system calls (short transfers retried). */
 int sv_io_run_sync (const struct sv_io_req *r);
 
