@@ -179,6 +179,23 @@ all_zero (const uint8_t *p, size_t len)
   return p[0] == 0 && memcmp (p, p + 1, len - 1) == 0;
 }
 
+/* Might this slot describe data that never reached the disk (a crash
+ * between the slot's write and its data's)?  Slots of a session that
+ * crashed, and after a failed write any slot.  The last_unclean of a
+ * read-only open counts a session left open as crashed. */
+static bool
+slot_maybe_phantom (const struct sv_volume *vol, const struct sv_slot *s)
+{
+  return s->session <= vol->last_unclean || atomic_load (&vol->suspect_all);
+}
+
+/* May this slot be trusted to describe the data on disk? */
+static bool
+slot_trusted (const struct sv_volume *vol, const struct sv_slot *s)
+{
+  return !slot_maybe_phantom (vol, s);
+}
+
 /* Try to open block `block` under slot s.  0, or -1 with EILSEQ. */
 static int
 open_with_slot (struct sv_volume *vol, uint64_t block,
@@ -213,6 +230,17 @@ decrypt_aead_block (struct sv_volume *vol, uint64_t block, const uint8_t *ct,
   if (!sv_slot_empty (&pair[1 - newest])
       && open_with_slot (vol, block, &pair[1 - newest], ct, out) == 0)
     return 0;
+  /* The first write of a never-written (or trimmed) block, cut short by a
+   * crash after its slot and before its data: the block still holds its
+   * old content, zeros.  Only for a slot that may be such a phantom, so a
+   * block written in a clean session still fails when its data is
+   * zeroed (docs/threat-model.md). */
+  if (sv_slot_empty (&pair[1 - newest]) && slot_maybe_phantom (vol, &pair[newest])
+      && all_zero (ct, BS)) {
+    *which = -1;
+    memset (out, 0, BS);
+    return 0;
+  }
   *which = -2;
   errno = EILSEQ;
   return -1;
@@ -325,13 +353,6 @@ sv_volume_read (struct sv_volume *vol, void *buf, uint32_t count,
 
 /* ---- writes ---- */
 
-/* May this slot be trusted to describe the data on disk?  Only a slot
- * written by a session that ended cleanly, or by this one. */
-static bool
-slot_trusted (const struct sv_volume *vol, const struct sv_slot *s)
-{
-  return s->session > vol->last_unclean && !atomic_load (&vol->suspect_all);
-}
 
 /* Which slot of a pair describes the data on disk now?  -1: none (empty
  * or unauthenticated).  Untrusted slots are checked against the data. */

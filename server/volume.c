@@ -533,6 +533,9 @@ sv_volume_open_in (const struct sv_tenant *t, const char *name,
     goto fail;
   vol->aead = sv_cipher_is_aead ((int) vol->sb.cipher);
   vol->nblocks = vol->sb.size / SV_BLOCK_SIZE;
+  /* Read-only opens (verify) judge slots like the next writer would. */
+  vol->last_unclean = vol->sb.flags & SV_SB_OPEN ? vol->sb.session
+    : vol->sb.last_unclean_session;
   if (check_file_size (vol, vol->data_fd, "data", vol->sb.size) == -1
       || (vol->aead && open_meta (vol) == -1)
       || (!vol->readonly && start_session (vol) == -1))
