@@ -30,7 +30,7 @@
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
-static const char *root = "/var/lib/sealvol";
+static char *root = (char *) "/var/lib/sealvol";
 static const char *tenant_name;
 static const char *kek;                 /* PATH, +PATH, -FD or - */
 static const char *kek_command;         /* the key is this command's output */
@@ -87,6 +87,14 @@ sealvol_load (void)
 static void
 free_shared_volume (struct shared_volume *sv)
 {
+  struct sv_qos_stats st;
+  char voldir[4096];
+
+  /* The last counts, so an operator sees them after the clients left. */
+  sv_qos_volume_stats (&sv->qos, &st);
+  snprintf (voldir, sizeof voldir, "%s/volumes/%s", tenant->dir, sv->name);
+  sv_qos_write_stats (voldir, sv->service_type, &st,
+                      sv_volume_auth_failures (sv->vol));
   sv_qos_volume_destroy (&sv->qos);
   sv_volume_close (sv->vol);
   pthread_cond_destroy (&sv->turn_cond);
@@ -111,7 +119,7 @@ static int
 sealvol_config (const char *key, const char *value)
 {
   if (strcmp (key, "root") == 0)
-    root = value;
+    root = (char *) value;
   else if (strcmp (key, "tenant") == 0)
     tenant_name = value;
   else if (strcmp (key, "kek") == 0)
@@ -146,6 +154,26 @@ sealvol_config (const char *key, const char *value)
   return 0;
 }
 
+/* kek=- and kek=-FD (and the passphrase forms) must be read now: by
+ * .after_fork, where the key file checks run as the serving user, nbdkit
+ * has closed standard input.  Kept in locked memory until then. */
+static struct sv_key *early_secret;
+
+static int
+read_early_secret (const char *spec)
+{
+  char *secret = NULL;
+
+  if (spec == NULL || spec[0] != '-')
+    return 0;
+  if (nbdkit_read_password (spec, &secret) == -1)
+    return -1;
+  early_secret = sv_key_from_bytes (secret, strlen (secret) + 1);
+  sv_wipe (secret, strlen (secret));
+  free (secret);
+  return early_secret ? 0 : -1;
+}
+
 static int
 sealvol_config_complete (void)
 {
@@ -161,7 +189,10 @@ sealvol_config_complete (void)
     nbdkit_error ("cannot initialise libsodium");
     return -1;
   }
-  return 0;
+  /* nbdkit changes to / before .after_fork: make the root absolute. */
+  if ((root = nbdkit_absolute_path (root)) == NULL)
+    return -1;
+  return read_early_secret (kek_passphrase ? kek_passphrase : kek);
 }
 
 /* kek=PATH and kek=+PATH go through the key-file checks (mode 0600,
@@ -175,6 +206,14 @@ load_tenant_key (void)
 
   if (kek_command)
     return sv_tenant_load_key_command (tenant, kek_command);
+  if (early_secret) {
+    const char *text = (const char *) sv_key_bytes (early_secret);
+    r = kek_passphrase ? sv_tenant_set_passphrase (tenant, text)
+                       : sv_tenant_set_key_hex (tenant, text);
+    sv_key_free (early_secret);
+    early_secret = NULL;
+    return r;
+  }
   if (kek_passphrase) {
     if (nbdkit_read_password (kek_passphrase, &secret) == -1)
       return -1;
@@ -183,14 +222,7 @@ load_tenant_key (void)
     free (secret);
     return r;
   }
-  if (kek == NULL || kek[0] != '-')
-    return sv_tenant_load_key (tenant, kek && kek[0] == '+' ? kek + 1 : kek);
-  if (nbdkit_read_password (kek, &secret) == -1)
-    return -1;
-  r = sv_tenant_set_key_hex (tenant, secret);
-  sv_wipe (secret, strlen (secret));
-  free (secret);
-  return r;
+  return sv_tenant_load_key (tenant, kek && kek[0] == '+' ? kek + 1 : kek);
 }
 
 static int
@@ -258,9 +290,12 @@ describe_peer (char *buf, size_t len)
     port = ntohs (in6->sin6_port);
     break;
   }
-  default:
+  case AF_UNIX:
     snprintf (buf, len, "unix");
     return false;
+  default:                      /* vsock and the rest: not local */
+    snprintf (buf, len, "family %d", (int) ss.ss_family);
+    return true;
   }
   snprintf (buf, len, "%s:%d", host, port);
   return true;

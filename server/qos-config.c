@@ -40,6 +40,11 @@ static const char default_service_types[] =
   "[unlimited]\n"
   "weight = 1\n";
 
+/* Keep the first problem: it is the one the line number libinih returns
+ * belongs to. */
+#define BAD_ONCE(buf, ...) \
+  ((buf)[0] ? 0 : snprintf ((buf), sizeof (buf), __VA_ARGS__))
+
 struct parse_state {
   struct sv_service_types *st;
   char bad[128];
@@ -81,18 +86,18 @@ service_type_handler (void *user, const char *section, const char *name,
   uint64_t v;
 
   if (strlen (section) > sizeof t->name - 1 || sv_name_problem (section)) {
-    snprintf (ps->bad, sizeof ps->bad, "bad service type name [%s]", section);
+    BAD_ONCE (ps->bad, "bad service type name [%s]", section);
     return 0;
   }
   if ((t = type_for_section (ps->st, section)) == NULL) {
-    snprintf (ps->bad, sizeof ps->bad, "service type [%s] given twice", section);
+    BAD_ONCE (ps->bad, "service type [%s] given twice", section);
     return 0;
   }
   if (name == NULL)
     return 1;                           /* an empty section: no limits */
   l = &t->limits;
   if (!parse_amount (value, &v)) {
-    snprintf (ps->bad, sizeof ps->bad, "[%s] %s: bad value '%s'", section,
+    BAD_ONCE (ps->bad, "[%s] %s: bad value '%s'", section,
               name, value);
     return 0;
   }
@@ -105,7 +110,7 @@ service_type_handler (void *user, const char *section, const char *name,
   else if (strcmp (name, "weight") == 0 && v >= 1 && v <= 1000)
     l->weight = (unsigned) v;
   else {
-    snprintf (ps->bad, sizeof ps->bad, "[%s]: unknown key or bad value '%s'",
+    BAD_ONCE (ps->bad, "[%s]: unknown key or bad value '%s'",
               section, name);
     return 0;
   }
@@ -168,7 +173,7 @@ caps_handler (void *user, const char *section, const char *name,
   if (strcmp (section, "caps") != 0)
     return 1;                           /* [tenant] belongs to tenant.c */
   if (!parse_amount (value, &v)) {
-    snprintf (cs->bad, sizeof cs->bad, "[caps] %s: bad value '%s'", name, value);
+    BAD_ONCE (cs->bad, "[caps] %s: bad value '%s'", name, value);
     return 0;
   }
   if (strcmp (name, "iops") == 0) cs->caps->iops = v;
@@ -176,7 +181,7 @@ caps_handler (void *user, const char *section, const char *name,
   else if (strcmp (name, "capacity") == 0) cs->caps->capacity = v;
   else if (strcmp (name, "volumes") == 0) cs->caps->volumes = v;
   else {
-    snprintf (cs->bad, sizeof cs->bad, "[caps]: unknown key '%s'", name);
+    BAD_ONCE (cs->bad, "[caps]: unknown key '%s'", name);
     return 0;
   }
   return 1;
