@@ -51,12 +51,17 @@ sv_superblock_encode (const struct sv_superblock *sb,
   sv_hmac_sha256 (buf + OFF_MAC, mac_key, 32, buf, OFF_MAC);
 }
 
-/* A fixed-width text field must be NUL-terminated inside its width. */
+/* A fixed-width text field: the text, then NUL padding to its width. */
 static int
 decode_string (char *out, size_t width, const uint8_t *in)
 {
-  if (memchr (in, '\0', width) == NULL)
+  const uint8_t *nul = memchr (in, '\0', width);
+
+  if (nul == NULL)
     return -1;
+  for (const uint8_t *p = nul; p < in + width; p++)
+    if (*p)
+      return -1;
   memcpy (out, in, width);
   return 0;
 }

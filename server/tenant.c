@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,20 @@ sv_key_check_value (uint8_t out[KEY_CHECK_LEN], const struct sv_key *key,
 
 /* tenant.conf: [tenant] as below, then any other sections (the [caps]
  * an operator wrote) kept as they were. */
+static size_t
+longest_line (const char *text)
+{
+  size_t longest = 0;
+
+  while (*text) {
+    size_t n = strcspn (text, "\n");
+    if (n > longest)
+      longest = n;
+    text += n + (text[n] == '\n');
+  }
+  return longest;
+}
+
 static void
 put_hex_line (FILE *f, const char *key, const uint8_t *bytes, size_t len)
 {
@@ -101,7 +116,7 @@ put_hex_line (FILE *f, const char *key, const uint8_t *bytes, size_t len)
 
 static int
 write_tenant_conf (const char *dir, const struct sv_tenant *t,
-                   const char *kek_file, const char *rest)
+                   const char *kek_file, const char *head, const char *rest)
 {
   char *text = NULL;
   size_t len = 0;
@@ -110,6 +125,7 @@ write_tenant_conf (const char *dir, const struct sv_tenant *t,
 
   if (f == NULL)
     return -1;
+  fputs (head ? head : "", f);
   fprintf (f, "# sealvol tenant; written by sealvol\n[tenant]\n");
   put_hex_line (f, "id", t->id, SV_ID_LEN);
   fprintf (f, "key-version = %u\n", t->key_version);
@@ -129,6 +145,14 @@ write_tenant_conf (const char *dir, const struct sv_tenant *t,
   fputs (rest ? rest : "", f);
   if (fclose (f) != 0)
     return -1;
+  if (longest_line (text) > INI_MAX_LINE - 2) {
+    /* libinih would split the line and misread the rest of it. */
+    free (text);
+    errno = ENAMETOOLONG;
+    sv_error ("a tenant.conf line would exceed %d characters: use a shorter "
+              "kek-file path or kek-command", INI_MAX_LINE - 2);
+    return -1;
+  }
   r = sv_replace_file (dir, "tenant.conf", text, len, 0644);
   free (text);
   return r;
@@ -199,7 +223,7 @@ sv_tenant_create (const char *root, const char *name,
   probe.kek_file = (char *) kek_file;
   if (sv_key_check_value (probe.key_check, probe.key, probe.id) == -1
       || mkdir (volumes, 0700) == -1
-      || write_tenant_conf (dir, &probe, kek_file, NULL) == -1)
+      || write_tenant_conf (dir, &probe, kek_file, NULL, NULL) == -1)
     goto undo;
   r = 0;
   goto out;
@@ -220,40 +244,62 @@ sv_tenant_create (const char *root, const char *name,
   return r;
 }
 
-/* Everything in tenant.conf after the [tenant] section. */
-static char *
-conf_rest (const char *path)
+/* The lines of tenant.conf outside its [tenant] section, for a rewrite
+ * that replaces [tenant] and keeps the rest where it stood: *head gets
+ * the lines before the first section header (which must stay before
+ * [tenant]), *tail those of the other sections ([caps], comments).
+ * (Found by fuzz/fuzz-tenant-conf.c: a text search for the next section
+ * lost, duplicated or reordered what stood around [tenant].) */
+static int
+conf_outside_tenant (const char *path, char **head, char **tail)
 {
-  char buf[8192], *p;
-  size_t n;
-  FILE *f = fopen (path, "re");
+  FILE *in = fopen (path, "re"), *h, *t;
+  char *line = NULL;
+  size_t cap = 0, hlen, tlen;
+  bool in_tenant = false, seen_section = false;
 
-  if (f == NULL)
-    return NULL;
-  n = fread (buf, 1, sizeof buf - 1, f);
-  fclose (f);
-  buf[n] = '\0';
-  for (p = strstr (buf, "\n["); p; p = strstr (p + 1, "\n["))
-    if (strncmp (p + 1, "[tenant]", 8) != 0)
-      return strdup (p + 1);
-  return strdup ("");
+  *head = *tail = NULL;
+  if (in == NULL)
+    return -1;
+  h = open_memstream (head, &hlen);
+  t = open_memstream (tail, &tlen);
+  while (h && t && getline (&line, &cap, in) != -1) {
+    const char *p = line + strspn (line, " \t");
+    if (*p == '[') {
+      seen_section = true;
+      in_tenant = strncmp (p, "[tenant]", 8) == 0;
+    }
+    else if (*p == '#' && strstr (p, "written by sealvol"))
+      continue;                 /* our own header comment */
+    if (!in_tenant)
+      fputs (line, seen_section ? t : h);
+  }
+  free (line);
+  fclose (in);
+  if (h == NULL || t == NULL || fclose (h) != 0 || fclose (t) != 0) {
+    free (*head);
+    free (*tail);
+    return -1;
+  }
+  return 0;
 }
 
 int
 sv_tenant_write_conf (const struct sv_tenant *t)
 {
   char conf[4096];
-  char *rest;
+  char *head, *tail;
   int r;
 
   snprintf (conf, sizeof conf, "%s/tenant.conf", t->dir);
-  if ((rest = conf_rest (conf)) == NULL) {
+  if (conf_outside_tenant (conf, &head, &tail) == -1) {
     sv_error ("cannot read %s: %m", conf);
     return -1;
   }
-  r = write_tenant_conf (t->dir, t,
-                         t->kek_file_configured ? t->kek_file : NULL, rest);
-  free (rest);
+  r = write_tenant_conf (t->dir, t, t->kek_file_configured ? t->kek_file : NULL,
+                         head, tail);
+  free (head);
+  free (tail);
   return r;
 }
 
@@ -301,10 +347,20 @@ conf_handler (void *user, const char *section, const char *name,
                         NULL, &len, NULL) != 0 || len != sizeof t->pw_salt)
       return 0;
   }
-  else if (strcmp (name, "pwhash-opslimit") == 0)
-    t->pw_ops = strtoull (value, NULL, 10);
-  else if (strcmp (name, "pwhash-memlimit") == 0)
-    t->pw_mem = strtoull (value, NULL, 10);
+  else if (strcmp (name, "pwhash-opslimit") == 0) {
+    char *end;
+    t->pw_ops = strtoull (value, &end, 10);
+    if (*end || t->pw_ops < crypto_pwhash_OPSLIMIT_MIN
+        || t->pw_ops > crypto_pwhash_OPSLIMIT_SENSITIVE)
+      return 0;
+  }
+  else if (strcmp (name, "pwhash-memlimit") == 0) {
+    char *end;
+    t->pw_mem = strtoull (value, &end, 10);
+    if (*end || t->pw_mem < crypto_pwhash_MEMLIMIT_MIN
+        || t->pw_mem > crypto_pwhash_MEMLIMIT_SENSITIVE)
+      return 0;
+  }
   else if (strcmp (name, "next-key-check") == 0) {
     size_t len;
     if (sodium_hex2bin (t->next_key_check, KEY_CHECK_LEN, value,
@@ -348,6 +404,8 @@ sv_tenant_open (const char *root, const char *name)
     sv_error ("no such tenant: %s (no %s)", name, conf);
     goto fail;
   }
+  if (r == 0 && t->kek_passphrase && (t->pw_ops == 0 || t->pw_mem == 0))
+    r = INT_MAX;                /* passphrase without its Argon2id limits */
   if (r != 0 || t->key_version == 0) {
     errno = EINVAL;
     sv_error ("%s: bad tenant configuration (line %d)", conf, r);

@@ -83,6 +83,8 @@ remove_volume_files (const char *dir)
   unlink_in (dir, "data");
   unlink_in (dir, "meta");
   unlink_in (dir, ".superblock.tmp");
+  unlink_in (dir, "stats.json");
+  unlink_in (dir, ".stats.json.tmp");
   rmdir (dir);
 }
 

@@ -72,6 +72,21 @@ rm -rf "$(voldir acme r-aes-256-gcm)"; cp -a "$TMP/copy" "$(voldir acme r-aes-25
 grep -q '"event":"key-rotation"' "$ROOT/acme/audit.log" || fail "rotation not audited"
 echo "rotate-key: volumes re-wrapped, old key destroyed"
 
+# Rotation rewrites tenant.conf: sections an operator put before or after
+# [tenant] survive, in place (regressions found by fuzz-tenant-conf).
+sv tenant create conf >/dev/null
+sv volume create conf/v --size 1M >/dev/null
+{ printf '[caps]\nvolumes = 9\n'; cat "$ROOT/conf/tenant.conf"; printf '[notes]\nowner = ops\n'; } > "$TMP/conf"
+cp "$TMP/conf" "$ROOT/conf/tenant.conf"
+sv tenant rotate-key conf >/dev/null
+sv volume info conf/v --json | grep -q '"tenant_key_version": 2' || fail "rotation with [caps] above [tenant]"
+grep -q "^volumes = 9" "$ROOT/conf/tenant.conf" || fail "[caps] lost by the rewrite"
+grep -q "^owner = ops" "$ROOT/conf/tenant.conf" || fail "[notes] lost by the rewrite"
+[ "$(grep -c '^\[tenant\]' "$ROOT/conf/tenant.conf")" = 1 ] || fail "[tenant] duplicated"
+printf '%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$TMP/long.key"
+expect_fail 1 "would exceed" sv tenant create longcmd --kek-command "cat $TMP/long.key #$(printf 'x%.0s' $(seq 200))"
+[ ! -e "$ROOT/longcmd" ] || fail "a refused tenant create left a directory"
+
 # ---- scenario 13: the per-key write limit ----
 sv volume create acme/lim --size 1M --write-limit 64 >/dev/null
 head -c 256K /dev/urandom > "$TMP/first"
