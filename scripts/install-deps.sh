@@ -8,7 +8,7 @@ packages="
   libssl-dev libsodium-dev liburing-dev libinih-dev libjson-c-dev
   nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin python3-libnbd
   libfuse3-dev fuse3
-  qemu-utils fio gnutls-bin openssl nbd-client
+  qemu-utils fio gnutls-bin openssl nbd-client valgrind
   xxd e2fsprogs python3-cryptography python3-nacl xfsprogs
 "
 

@@ -24,6 +24,9 @@ if [ $status -ne 0 ]; then
         fi
     done
 fi
+# The C unit tests under valgrind's memcheck.
+make check-valgrind 2>&1 | grep -E '^(PASS|FAIL):' | tee -a /tmp/sealvol-check.log
+
 # The same suite again under AddressSanitizer and UBSan, in its own build
 # tree.  nbdkit is not instrumented, so the runtime is preloaded into every
 # process of the tests; leaks are checked by the C unit tests' own runs.
