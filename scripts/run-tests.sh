@@ -62,6 +62,16 @@ if [ "${SEALVOL_NO_SANITIZERS:-}" != 1 ]; then
     cat /tmp/sealvol-asan-check.log >> /tmp/sealvol-check.log 2>/dev/null
 fi
 
+# ThreadSanitizer: the plugin under parallel fio load on three volumes.
+if [ "${SEALVOL_NO_SANITIZERS:-}" != 1 ]; then
+    if bash scripts/tsan-fio.sh 20 >/tmp/sealvol-tsan.log 2>&1; then
+        echo "PASS: tsan-fio" | tee -a /tmp/sealvol-check.log
+    else
+        tail -40 /tmp/sealvol-tsan.log
+        echo "FAIL: tsan-fio" | tee -a /tmp/sealvol-check.log
+    fi
+fi
+
 # The libFuzzer targets, each for a bounded time (clang, ASan, UBSan).
 if [ "${SEALVOL_NO_FUZZ:-}" != 1 ]; then
     FUZZ_SECONDS=${FUZZ_SECONDS:-20} bash scripts/fuzz.sh >/tmp/sealvol-fuzz.log 2>&1

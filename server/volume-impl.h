@@ -44,6 +44,7 @@ struct sv_volume {
   _Atomic uint64_t nonce_counter;
 
   _Atomic uint64_t writes;              /* block writes under this key */
+  _Atomic uint64_t writes_mark;         /* = sb.writes_reserved */
   _Atomic uint64_t auth_failures;
   _Atomic uint64_t log_window, log_count;
 

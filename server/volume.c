@@ -396,7 +396,17 @@ update_superblock_locked (struct sv_volume *vol, sb_change_fn change,
               vol->name);
     goto out;
   }
-  vol->sb = disk;
+  /* Only the fields that change after open; the data path reads the
+   * others (size, ids, cipher, key version) without a lock. */
+  vol->sb.seq = disk.seq;
+  vol->sb.flags = disk.flags;
+  vol->sb.session = disk.session;
+  vol->sb.last_unclean_session = disk.last_unclean_session;
+  vol->sb.writes_reserved = disk.writes_reserved;
+  vol->sb.tenant_key_version = disk.tenant_key_version;
+  memcpy (vol->sb.wrapped_key, disk.wrapped_key, SV_WRAPPED_KEY_LEN);
+  memcpy (vol->sb.service_type, disk.service_type, sizeof disk.service_type);
+  atomic_store (&vol->writes_mark, disk.writes_reserved);
   r = 0;
  out:
   flock (vol->sb_fd, LOCK_UN);
@@ -582,6 +592,8 @@ sv_volume_reserve_writes (struct sv_volume *vol, uint64_t n)
   uint64_t now = atomic_fetch_add (&vol->writes, n) + n;
   int r = 0;
 
+  /* write_limit never changes after open; the mark moves under sb_lock
+   * and is mirrored in an atomic for this lock-free check. */
   if (now > vol->sb.write_limit) {
     atomic_fetch_sub (&vol->writes, n);
     errno = ENOSPC;
@@ -591,7 +603,7 @@ sv_volume_reserve_writes (struct sv_volume *vol, uint64_t n)
               vol->tenant, vol->name);
     return -1;
   }
-  if (now <= vol->sb.writes_reserved)
+  if (now <= atomic_load (&vol->writes_mark))
     return 0;
   pthread_mutex_lock (&vol->sb_lock);
   if (now > vol->sb.writes_reserved) {
