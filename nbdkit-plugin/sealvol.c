@@ -189,9 +189,22 @@ sealvol_config_complete (void)
     nbdkit_error ("cannot initialise libsodium");
     return -1;
   }
-  /* nbdkit changes to / before .after_fork: make the root absolute. */
+  /* nbdkit changes to / before .after_fork: make paths absolute. */
   if ((root = nbdkit_absolute_path (root)) == NULL)
     return -1;
+  if (kek && kek[0] != '-'
+      && (kek = nbdkit_absolute_path (kek[0] == '+' ? kek + 1 : kek)) == NULL)
+    return -1;
+  if (kek_passphrase && kek_passphrase[0] == '+') {
+    char *abs = nbdkit_absolute_path (kek_passphrase + 1);
+    char *plus;
+    if (abs == NULL || asprintf (&plus, "+%s", abs) == -1)
+      return -1;
+    free (abs);
+    kek_passphrase = plus;
+  }
+  if (kek_command)
+    return 0;                   /* the command is the key source */
   return read_early_secret (kek_passphrase ? kek_passphrase : kek);
 }
 
@@ -222,7 +235,7 @@ load_tenant_key (void)
     free (secret);
     return r;
   }
-  return sv_tenant_load_key (tenant, kek && kek[0] == '+' ? kek + 1 : kek);
+  return sv_tenant_load_key (tenant, kek);
 }
 
 static int
@@ -275,7 +288,7 @@ describe_peer (char *buf, size_t len)
 
   if (nbdkit_peer_name ((struct sockaddr *) &ss, &sl) == -1) {
     snprintf (buf, len, "unknown");
-    return false;
+    return true;                /* fail closed: not known to be local */
   }
   switch (ss.ss_family) {
   case AF_INET: {

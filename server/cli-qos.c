@@ -103,11 +103,8 @@ cmd_volume_set_service_type (const struct options *o, const char *tenant,
 
   if (cli_check_service_type (o, type) == -1)
     return EXIT_FAILURE;
-  t = sv_tenant_open (o->root, tenant);
-  if (t == NULL || sv_tenant_load_key (t, o->kek) == -1) {
-    sv_tenant_free (t);
+  if ((t = open_tenant_with_key (o, tenant)) == NULL)
     return EXIT_FAILURE;
-  }
   r = sv_volume_set_service_type (t, volume, type);
   sv_tenant_free (t);
   if (r == -1)

@@ -84,30 +84,33 @@ audit_volume_event (const struct options *o, const char *tenant,
   sv_audit_write (dir, e);
 }
 
-/* A passphrase from its file (first line), in a buffer the caller wipes. */
+/* A passphrase from its file (first line, any length), in a buffer the
+ * caller wipes. */
 static char *
 read_passphrase (const char *path)
 {
-  char buf[1024];
   FILE *f = fopen (path, "re");
-  char *p = NULL;
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
 
   if (f == NULL) {
     sv_error ("cannot read passphrase file %s: %m", path);
     return NULL;
   }
-  if (fgets (buf, sizeof buf, f) != NULL) {
-    buf[strcspn (buf, "\n")] = '\0';
-    p = strdup (buf);
-  }
+  setvbuf (f, NULL, _IONBF, 0);         /* no stdio copy of the secret */
+  n = getline (&line, &cap, f);
   fclose (f);
-  sv_wipe (buf, sizeof buf);
-  if (p == NULL || *p == '\0') {
+  if (n > 0)
+    line[strcspn (line, "\n")] = '\0';
+  if (n <= 0 || line[0] == '\0') {
     sv_error ("passphrase file %s is empty", path);
-    free (p);
+    if (line)
+      sv_wipe (line, cap);
+    free (line);
     return NULL;
   }
-  return p;
+  return line;
 }
 
 /* ---- tenant ---- */
@@ -156,7 +159,7 @@ cmd_tenant_rotate_key (const struct options *o, const char *name)
 
 /* ---- volume ---- */
 
-static struct sv_tenant *
+struct sv_tenant *
 open_tenant_with_key (const struct options *o, const char *tenant)
 {
   struct sv_tenant *t = sv_tenant_open (o->root, tenant);

@@ -35,6 +35,10 @@ int usage_error (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
 int cmd_tenant_serve (const struct options *o, const char *tenant);
 
+/* The tenant with its key loaded from the key source the options name. */
+struct sv_tenant *open_tenant_with_key (const struct options *o,
+                                        const char *tenant);
+
 /* cli-qos.c */
 struct sv_tenant;
 int cli_check_service_type (const struct options *o, const char *type);

@@ -1,6 +1,6 @@
 /* sealvol: crash points for tests.
  *
- * sv_fault_point ("rotate:after-rewrap-1") ends the process on the spot
+ * sv_fault_point ("rotate:after-rewrap") ends the process on the spot
  * (_exit, no cleanup, nothing flushed that was not already) when the
  * environment variable SEALVOL_FAULT_POINT names that point.  Compiled in
  * only with ./configure --enable-test-hooks (the test runner's build); in

@@ -61,6 +61,13 @@ destroy_key_file (const char *path)
 static int
 begin_rotation (struct sv_tenant *t, const char *next)
 {
+  if (!t->has_key_check) {
+    /* A hand-written tenant.conf without one: record it before step 2
+     * rewrites the file, or the rewrite would store an empty check. */
+    if (sv_key_check_value (t->key_check, t->key, t->id) == -1)
+      return -1;
+    t->has_key_check = true;
+  }
   if (t->has_next_check) {
     if (t->next_key == NULL) {
       sv_error ("tenant %s: a rotation was begun but %s is missing", t->name,
@@ -125,8 +132,8 @@ sv_tenant_rotate_key (const char *root, const char *name)
   int r = -1;
 
   if (t && (t->kek_command || t->kek_passphrase)) {
-    sv_error ("tenant %s takes its key from a %s; rotate-key works on key "
-              "files (change the key at its source instead)", name,
+    sv_error ("tenant %s takes its key from a %s; rotate-key works only on "
+              "tenants whose key is a key file", name,
               t->kek_command ? "command" : "passphrase");
     goto out;
   }

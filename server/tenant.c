@@ -91,6 +91,13 @@ sv_key_check_value (uint8_t out[KEY_CHECK_LEN], const struct sv_key *key,
 
 /* tenant.conf: [tenant] as below, then any other sections (the [caps]
  * an operator wrote) kept as they were. */
+/* libinih ends a value at a newline and at " ;" (an inline comment). */
+static bool
+unsafe_conf_value (const char *v)
+{
+  return strchr (v, '\n') || strstr (v, " ;") || strstr (v, "\t;");
+}
+
 static size_t
 longest_line (const char *text)
 {
@@ -145,6 +152,14 @@ write_tenant_conf (const char *dir, const struct sv_tenant *t,
   fputs (rest ? rest : "", f);
   if (fclose (f) != 0)
     return -1;
+  if ((kek_file && unsafe_conf_value (kek_file))
+      || (t->kek_command && unsafe_conf_value (t->kek_command))) {
+    free (text);
+    errno = EINVAL;
+    sv_error ("a kek-file path or kek-command may not contain a newline or "
+              "' ;' (tenant.conf would read it back cut short)");
+    return -1;
+  }
   if (longest_line (text) > INI_MAX_LINE - 2) {
     /* libinih would split the line and misread the rest of it. */
     free (text);
@@ -181,6 +196,7 @@ sv_tenant_create (const char *root, const char *name,
 {
   const char *kek_file = src ? src->kek_file : NULL;
   bool external = src && (src->kek_command || src->passphrase);
+  bool generated = false;
   struct sv_tenant probe = { .key_version = 0 };
   char *dir = NULL, *volumes = NULL, *keypath = NULL, *conf = NULL;
   int r = -1;
@@ -214,10 +230,12 @@ sv_tenant_create (const char *root, const char *name,
     if (key_from_source (&probe, src) == -1)
       goto undo;
   }
-  else if ((!(kek_file && access (kek_file, F_OK) == 0)
-            && write_new_key_file (keypath) == -1)
-           || sv_tenant_load_key (&probe, keypath) == -1)
-    goto undo;
+  else {
+    generated = !(kek_file && access (kek_file, F_OK) == 0);
+    if ((generated && write_new_key_file (keypath) == -1)
+        || sv_tenant_load_key (&probe, keypath) == -1)
+      goto undo;
+  }
   randombytes_buf (probe.id, sizeof probe.id);
   probe.key_version = 1;
   probe.kek_file = (char *) kek_file;
@@ -229,7 +247,7 @@ sv_tenant_create (const char *root, const char *name,
   goto out;
 
  undo:
-  if (!kek_file && !external)
+  if (generated)
     unlink (keypath);
   rmdir (volumes);
   unlink (conf);

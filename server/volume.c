@@ -21,8 +21,8 @@
 /* Block writes allowed under one volume key (docs/format.md, "Limits").
  * GCM: 2^32 writes per derived subkey (a fresh subkey each 2^32 and each
  * session), so the bound is the number of random 128-bit salts; we stop at
- * 2^48 writes (1 EiB), far below any collision risk.  XChaCha20: random
- * 192-bit nonces, same operational cap.  XTS: IEEE 1619 advises at most
+ * 2^48 writes (1 EiB), far below any collision risk.  XChaCha20: the same
+ * salt || counter nonces (HChaCha20 subkey per salt), same cap.  XTS: IEEE 1619 advises at most
  * 2^44 AES blocks per key, i.e. 2^36 writes of 4 KiB. */
 uint64_t
 sv_cipher_write_limit (int cipher)

@@ -64,7 +64,13 @@ roundtrip cmdt v
 nbdkit_refuses "kek-command failed" cmdt kek-command=false
 printf '%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$TMP/other.key"
 nbdkit_refuses "wrong key for tenant cmdt" cmdt kek-command="cat $TMP/other.key"
-expect_fail 1 "rotate-key works on key files" sv tenant rotate-key cmdt
+expect_fail 1 "rotate-key works only on tenants whose key is a key file" sv tenant rotate-key cmdt
+# set-service-type honours the passphrase; a kek-command with " ;" (which
+# tenant.conf would cut) and a relative kek path for nbdkit are handled.
+sv volume set-service-type passt/v piops --passphrase-file "$TMP/pass" | grep -q "now has service type piops"
+expect_fail 1 "may not contain" sv tenant create semi --kek-command "cat $TMP/kms.key ; true"
+[ ! -e "$ROOT/semi" ] || fail "a refused tenant create left a directory"
+(cd "$ROOT/.." && roundtrip filet v kek=root/filet/tenant.key)
 expect_fail 2 "give one of" sv tenant create both --kek-file "$TMP/x" --passphrase-file "$TMP/pass"
 # Nothing secret reached the logs or the audit lines.
 for f in "$TMP/nbdkit.log" "$TMP/refuse.log" "$ROOT"/*/audit.log; do
