@@ -69,4 +69,17 @@ fuzz_memfile_set (struct fuzz_memfile *mf, const uint8_t *data, size_t size)
   }
 }
 
+int LLVMFuzzerInitialize (int *argc, char ***argv);
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+/* The initialisation most targets need: libsodium up, sv_error silenced. */
+#define FUZZ_DEFAULT_INITIALIZE                                         \
+  int                                                                   \
+  LLVMFuzzerInitialize (int *argc, char ***argv)                        \
+  {                                                                     \
+    (void) argc; (void) argv;                                           \
+    fuzz_init ();                                                       \
+    return 0;                                                           \
+  }
+
 #endif

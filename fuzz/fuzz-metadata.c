@@ -23,16 +23,7 @@
 #include "format.h"
 #include "fuzz-common.h"
 
-int LLVMFuzzerInitialize (int *argc, char ***argv);
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerInitialize (int *argc, char ***argv)
-{
-  (void) argc; (void) argv;
-  fuzz_init ();
-  return 0;
-}
+FUZZ_DEFAULT_INITIALIZE
 
 static void
 check_pair (const uint8_t *bytes)

@@ -23,9 +23,6 @@
 #include "qos-config.h"
 #include "qos.h"
 
-int LLVMFuzzerInitialize (int *argc, char ***argv);
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
 static struct fuzz_memfile conf;
 
 int

@@ -22,19 +22,10 @@
 #include "format.h"
 #include "fuzz-common.h"
 
-int LLVMFuzzerInitialize (int *argc, char ***argv);
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
 static const uint8_t mac_key[32] = { 0x5e, 0xa1 };
 static const uint8_t other_key[32] = { 0x5e, 0xa2 };
 
-int
-LLVMFuzzerInitialize (int *argc, char ***argv)
-{
-  (void) argc; (void) argv;
-  fuzz_init ();
-  return 0;
-}
+FUZZ_DEFAULT_INITIALIZE
 
 static bool
 same_fields (const struct sv_superblock *a, const struct sv_superblock *b)

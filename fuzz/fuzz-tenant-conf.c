@@ -37,9 +37,6 @@
 #include "qos-config.h"
 #include "tenant.h"
 
-int LLVMFuzzerInitialize (int *argc, char ***argv);
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
 static struct fuzz_memfile conf;
 static bool check_rewrites;
 static char root[PATH_MAX], tdir[PATH_MAX + 8], link_path[PATH_MAX + 32];

@@ -30,16 +30,7 @@
 #define CONTEXT_LEN (2 * SV_ID_LEN + 12)
 #define INPUT_LEN (SV_WRAPPED_KEY_LEN + CONTEXT_LEN + SV_TENANT_KEY_LEN)
 
-int LLVMFuzzerInitialize (int *argc, char ***argv);
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerInitialize (int *argc, char ***argv)
-{
-  (void) argc; (void) argv;
-  fuzz_init ();
-  return 0;
-}
+FUZZ_DEFAULT_INITIALIZE
 
 static void
 read_context (const uint8_t *p, struct sv_wrap_context *wc)
