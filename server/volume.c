@@ -231,12 +231,11 @@ sv_volume_create (const struct sv_tenant *t, const char *name,
 /* ---- opening ---- */
 
 static int
-open_files (struct sv_volume *vol, bool aead_hint)
+open_files (struct sv_volume *vol)
 {
   int rw = vol->readonly ? O_RDONLY : O_RDWR;
   int sb_rw = vol->flags & SV_OPEN_SB_WRITE ? O_RDWR : rw;
 
-  (void) aead_hint;
   vol->sb_fd = open_in (vol->dir, "superblock", sb_rw, 0);
   if (vol->sb_fd == -1) {
     if (errno == ENOENT)
@@ -541,7 +540,7 @@ sv_volume_open_in (const struct sv_tenant *t, const char *name,
   }
   if ((vol = volume_alloc_in (t, name, dir, flags, io)) == NULL)
     return NULL;
-  if (open_files (vol, true) == -1 || load_superblock (vol, t) == -1)
+  if (open_files (vol) == -1 || load_superblock (vol, t) == -1)
     goto fail;
   vol->aead = sv_cipher_is_aead ((int) vol->sb.cipher);
   vol->nblocks = vol->sb.size / SV_BLOCK_SIZE;
@@ -626,7 +625,7 @@ sv_volume_set_service_type (const struct sv_tenant *t, const char *name,
 
   if (vol == NULL)
     return -1;
-  if (open_files (vol, true) == 0 && load_superblock (vol, t) == 0) {
+  if (open_files (vol) == 0 && load_superblock (vol, t) == 0) {
     pthread_mutex_lock (&vol->sb_lock);
     r = update_superblock_locked (vol, change_service_type, type);
     pthread_mutex_unlock (&vol->sb_lock);
@@ -665,7 +664,7 @@ sv_volume_rewrap (const struct sv_tenant *t, const char *name)
 
   if (vol == NULL)
     return -1;
-  if (open_files (vol, true) == -1 || load_superblock (vol, t) == -1)
+  if (open_files (vol) == -1 || load_superblock (vol, t) == -1)
     goto out;
   if (vol->sb.tenant_key_version == rw.version) {
     r = 0;
@@ -767,7 +766,7 @@ sv_volume_delete (const struct sv_tenant *t, const char *name)
   vol = volume_alloc (t, name, 0, NULL);
   if (vol == NULL)
     return -1;
-  if (sv_name_problem (name) || open_files (vol, true) == -1
+  if (sv_name_problem (name) || open_files (vol) == -1
       || load_superblock (vol, t) == -1) {
     volume_free (vol);
     return -1;
