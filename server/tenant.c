@@ -321,6 +321,29 @@ sv_tenant_write_conf (const struct sv_tenant *t)
   return r;
 }
 
+/* A tenant.conf value of exactly len bytes in hex. */
+static bool
+parse_hex (const char *value, uint8_t *out, size_t len)
+{
+  size_t got;
+
+  return sodium_hex2bin (out, len, value, strlen (value), NULL, &got, NULL) == 0
+    && got == len;
+}
+
+/* A tenant.conf decimal in [min, max], nothing after it. */
+static bool
+parse_u64_in (const char *value, uint64_t min, uint64_t max, uint64_t *out)
+{
+  char *end;
+  unsigned long long v = strtoull (value, &end, 10);
+
+  if (*end || v < min || v > max)
+    return false;
+  *out = v;
+  return true;
+}
+
 static int
 conf_handler (void *user, const char *section, const char *name,
               const char *value)
@@ -330,22 +353,17 @@ conf_handler (void *user, const char *section, const char *name,
   if (strcmp (section, "tenant") != 0)
     return 1;                   /* other sections belong to other modules */
   if (strcmp (name, "id") == 0) {
-    size_t len;
-    if (sodium_hex2bin (t->id, SV_ID_LEN, value, strlen (value), NULL, &len,
-                        NULL) != 0 || len != SV_ID_LEN)
+    if (!parse_hex (value, t->id, SV_ID_LEN))
       return 0;
   }
   else if (strcmp (name, "key-version") == 0) {
-    char *end;
-    unsigned long v = strtoul (value, &end, 10);
-    if (*end || v == 0 || v > UINT32_MAX)
+    uint64_t v;
+    if (!parse_u64_in (value, 1, UINT32_MAX, &v))
       return 0;
     t->key_version = (uint32_t) v;
   }
   else if (strcmp (name, "key-check") == 0) {
-    size_t len;
-    if (sodium_hex2bin (t->key_check, KEY_CHECK_LEN, value, strlen (value),
-                        NULL, &len, NULL) != 0 || len != KEY_CHECK_LEN)
+    if (!parse_hex (value, t->key_check, KEY_CHECK_LEN))
       return 0;
     t->has_key_check = true;
   }
@@ -360,30 +378,21 @@ conf_handler (void *user, const char *section, const char *name,
     t->kek_passphrase = true;
   }
   else if (strcmp (name, "pwhash-salt") == 0) {
-    size_t len;
-    if (sodium_hex2bin (t->pw_salt, sizeof t->pw_salt, value, strlen (value),
-                        NULL, &len, NULL) != 0 || len != sizeof t->pw_salt)
+    if (!parse_hex (value, t->pw_salt, sizeof t->pw_salt))
       return 0;
   }
   else if (strcmp (name, "pwhash-opslimit") == 0) {
-    char *end;
-    t->pw_ops = strtoull (value, &end, 10);
-    if (*end || t->pw_ops < crypto_pwhash_OPSLIMIT_MIN
-        || t->pw_ops > crypto_pwhash_OPSLIMIT_SENSITIVE)
+    if (!parse_u64_in (value, crypto_pwhash_OPSLIMIT_MIN,
+                       crypto_pwhash_OPSLIMIT_SENSITIVE, &t->pw_ops))
       return 0;
   }
   else if (strcmp (name, "pwhash-memlimit") == 0) {
-    char *end;
-    t->pw_mem = strtoull (value, &end, 10);
-    if (*end || t->pw_mem < crypto_pwhash_MEMLIMIT_MIN
-        || t->pw_mem > crypto_pwhash_MEMLIMIT_SENSITIVE)
+    if (!parse_u64_in (value, crypto_pwhash_MEMLIMIT_MIN,
+                       crypto_pwhash_MEMLIMIT_SENSITIVE, &t->pw_mem))
       return 0;
   }
   else if (strcmp (name, "next-key-check") == 0) {
-    size_t len;
-    if (sodium_hex2bin (t->next_key_check, KEY_CHECK_LEN, value,
-                        strlen (value), NULL, &len, NULL) != 0
-        || len != KEY_CHECK_LEN)
+    if (!parse_hex (value, t->next_key_check, KEY_CHECK_LEN))
       return 0;
     t->has_next_check = true;
   }
