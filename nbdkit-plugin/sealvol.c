@@ -84,17 +84,23 @@ sealvol_load (void)
   sv_set_error_handler (report_to_nbdkit);
 }
 
+/* VOLDIR/stats.json: the volume's counters, for "sealvol volume info". */
 static void
-free_shared_volume (struct shared_volume *sv)
+publish_stats (struct shared_volume *sv)
 {
   struct sv_qos_stats st;
   char voldir[4096];
 
-  /* The last counts, so an operator sees them after the clients left. */
   sv_qos_volume_stats (&sv->qos, &st);
   snprintf (voldir, sizeof voldir, "%s/volumes/%s", tenant->dir, sv->name);
   sv_qos_write_stats (voldir, sv->service_type, &st,
                       sv_volume_auth_failures (sv->vol));
+}
+
+static void
+free_shared_volume (struct shared_volume *sv)
+{
+  publish_stats (sv);    /* the last counts, seen after the clients left */
   sv_qos_volume_destroy (&sv->qos);
   sv_volume_close (sv->vol);
   pthread_cond_destroy (&sv->turn_cond);
@@ -395,8 +401,6 @@ static void
 refresh_volumes (uint64_t now)
 {
   int turn = sv_qos_runtime_poll (&qos, now);
-  struct sv_qos_stats st;
-  char voldir[4096];
 
   if (turn == -1)
     return;
@@ -407,10 +411,7 @@ refresh_volumes (uint64_t now)
     sv_volume_service_type (sv->vol, type);
     if (turn == 1 || strcmp (type, sv->service_type) != 0)
       apply_limits (sv, now, false);
-    sv_qos_volume_stats (&sv->qos, &st);
-    snprintf (voldir, sizeof voldir, "%s/volumes/%s", tenant->dir, sv->name);
-    sv_qos_write_stats (voldir, sv->service_type, &st,
-                        sv_volume_auth_failures (sv->vol));
+    publish_stats (sv);
   }
   pthread_mutex_unlock (&volumes_lock);
 }
