@@ -31,9 +31,13 @@
 
 #define COPY_CHUNK (1024 * 1024)
 
+/* The copy walks the source's extents; each call of copy_extent gets the
+ * next run, and `reached` tells copy_data where to ask for more. */
 struct copy_state {
   struct sv_volume *from, *to;
   uint8_t *buf;
+  uint64_t reached;
+  bool failed;
 };
 
 static int
@@ -41,56 +45,37 @@ copy_extent (void *opaque, uint64_t off, uint64_t len, bool zero)
 {
   struct copy_state *cs = opaque;
 
+  cs->reached = off + len;
   if (zero)
     return 0;                   /* the new volume reads zeros already */
   while (len > 0) {
     uint32_t n = len < COPY_CHUNK ? (uint32_t) len : COPY_CHUNK;
     if (sv_volume_read (cs->from, cs->buf, n, off) == -1
-        || sv_volume_write (cs->to, cs->buf, n, off, false) == -1)
+        || sv_volume_write (cs->to, cs->buf, n, off, false) == -1) {
+      cs->failed = true;
       return -1;
+    }
     off += n;
     len -= n;
   }
   return 0;
 }
 
-/* Extents come back a piece at a time; walk until the end. */
-struct walk {
-  uint64_t reached;
-  struct copy_state *cs;
-  int failed;
-};
-
-static int
-walk_extent (void *opaque, uint64_t off, uint64_t len, bool zero)
-{
-  struct walk *w = opaque;
-
-  if (copy_extent (w->cs, off, len, zero) == -1) {
-    w->failed = 1;
-    return -1;
-  }
-  w->reached = off + len;
-  return 0;
-}
-
 static int
 copy_data (struct sv_volume *from, struct sv_volume *to)
 {
-  struct copy_state cs = { from, to, malloc (COPY_CHUNK) };
-  uint64_t size = sv_volume_size (from), pos = 0;
+  struct copy_state cs = { from, to, malloc (COPY_CHUNK), 0, false };
+  uint64_t size = sv_volume_size (from);
   int r = 0;
 
   if (cs.buf == NULL)
     return -1;
-  while (pos < size && r == 0) {
-    uint64_t left = size - pos;
+  while (cs.reached < size && r == 0) {
+    uint64_t pos = cs.reached, left = size - pos;
     uint32_t ask = left > (UINT64_C (1) << 30) ? 1U << 30 : (uint32_t) left;
-    struct walk w = { pos, &cs, 0 };
-    r = sv_volume_extents (from, ask, pos, walk_extent, &w);
-    if (w.failed || w.reached <= pos)
+    r = sv_volume_extents (from, ask, pos, copy_extent, &cs);
+    if (cs.failed || cs.reached <= pos)
       r = -1;
-    pos = w.reached;
   }
   sv_wipe (cs.buf, COPY_CHUNK);
   free (cs.buf);
