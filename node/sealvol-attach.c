@@ -2,23 +2,29 @@
  * through FUSE, so a loop device can sit on it where the kernel has no
  * NBD module.
  *
- *   sealvol-attach [--timeout SECONDS] [--read-only] URI FILE
+ *   sealvol-attach [--connections N] [--timeout SECONDS] [--read-only] URI FILE
  *
  * FILE must exist (an empty regular file); it becomes the export.  Unlike
  * nbdfuse, a lost connection (the storage server restarted) does not fail
  * the filesystem on top: every request waits, reconnects with backoff and
  * is retried, for up to --timeout seconds (default 60), and only then
- * fails with EIO.  fsync on the file is an NBD flush; punching a hole is a
- * trim.  SIGTERM or "fusermount3 -u FILE" detach cleanly.
+ * fails with EIO.  Where the server allows multi-conn, up to --connections
+ * connections (default 4) carry requests in parallel.  fsync on the file
+ * is an NBD flush, a write through an O_SYNC/O_DSYNC open carries FUA,
+ * punching a hole is a trim.  SIGHUP reconnects and re-reads the export
+ * size (after the volume grew).  SIGTERM or "fusermount3 -u FILE" detach
+ * cleanly.
  */
-#define FUSE_USE_VERSION 31
+#define FUSE_USE_VERSION 312
 #include <config.h>
-
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +33,43 @@
 #include <fuse.h>
 #include <libnbd.h>
 
+#define MAX_CONNECTIONS 16
+/* Enough FUSE threads to keep every connection busy, and a few spare for
+ * getattr while they are. */
+#define FUSE_THREADS (MAX_CONNECTIONS + 4)
+
+/* One NBD connection.  A request owns it while busy, so only that request
+ * touches h; busy itself is guarded by pool_lock. */
+struct conn {
+  struct nbd_handle *h;         /* NULL while disconnected */
+  bool busy;
+};
+
 static const char *uri;
 static int timeout_s = 60;
 static bool read_only;
-static struct nbd_handle *nbd;          /* NULL while disconnected */
-static int64_t export_size;
-static pthread_mutex_t nbd_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct conn conns[MAX_CONNECTIONS];
+static int nr_conns = 1;
+static int next_conn;           /* round robin start, under pool_lock */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_changed = PTHREAD_COND_INITIALIZER;
+static _Atomic int64_t export_size;
+/* Set for good once any connection lands on a server without multi-conn:
+ * from then on a flush on one connection no longer covers writes made on
+ * the others, so fsync flushes each. */
+static atomic_bool flush_each;
+static atomic_bool detaching;   /* .destroy runs: SIGHUP must not reconnect */
+
+/* A request's patience: it fails with EIO once the server has been away
+ * for --timeout seconds. */
+static double
+monotonic (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 static struct nbd_handle *
 connect_once (void)
@@ -46,31 +83,46 @@ connect_once (void)
     nbd_close (h);
     return NULL;
   }
+  if (nbd_can_multi_conn (h) != 1 && nr_conns > 1
+      && !atomic_exchange (&flush_each, true))
+    fprintf (stderr, "sealvol-attach: the server no longer allows multi-conn: "
+             "fsync flushes every connection\n");
   return h;
 }
 
-/* Make sure there is a live connection, waiting for the server to come
- * back for at most the timeout.  Caller holds nbd_lock. */
-static int
-ensure_connected (void)
+static void
+disconnect (struct conn *c)
 {
-  struct timespec start, now;
+  if (c->h) {
+    nbd_shutdown (c->h, 0);
+    nbd_close (c->h);
+    c->h = NULL;
+  }
+}
+
+static bool
+is_live (const struct conn *c)
+{
+  return c->h && !nbd_aio_is_dead (c->h) && !nbd_aio_is_closed (c->h);
+}
+
+/* Make sure c has a live connection, waiting for the server to come back
+ * until the deadline (at least one attempt).  Caller owns c. */
+static int
+ensure_connected (struct conn *c, double deadline)
+{
   useconds_t backoff = 50000;
 
-  if (nbd && !nbd_aio_is_dead (nbd) && !nbd_aio_is_closed (nbd))
+  if (is_live (c))
     return 0;
-  if (nbd) {
-    nbd_close (nbd);
-    nbd = NULL;
-  }
-  clock_gettime (CLOCK_MONOTONIC, &start);
+  disconnect (c);
   for (;;) {
-    if ((nbd = connect_once ()) != NULL) {
-      fprintf (stderr, "sealvol-attach: connected to the server\n");
+    if ((c->h = connect_once ()) != NULL) {
+      fprintf (stderr, "sealvol-attach: connection %d: connected to the server\n",
+               (int) (c - conns));
       return 0;
     }
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    if (now.tv_sec - start.tv_sec >= timeout_s) {
+    if (monotonic () >= deadline) {
       fprintf (stderr, "sealvol-attach: server unreachable for %d s: %s\n",
                timeout_s, nbd_get_error ());
       return -1;
@@ -84,45 +136,226 @@ ensure_connected (void)
 /* A failure that a reconnect can cure (the server went away), as
  * opposed to an answer from the server (EIO for a bad block, ENOSPC). */
 static bool
-connection_lost (void)
+connection_lost (const struct conn *c)
 {
   int e = nbd_get_errno ();
 
-  return nbd == NULL || nbd_aio_is_dead (nbd) || nbd_aio_is_closed (nbd)
+  return !is_live (c)
     || e == ENOTCONN || e == ESHUTDOWN || e == ECONNRESET || e == EPIPE;
 }
 
-enum op { OP_READ, OP_WRITE, OP_FLUSH, OP_TRIM };
+/* ---------------------------------------------------------------- pool */
 
-/* One request, retried across reconnects until it gets an answer. */
+/* Take the next free connection, round robin so that even requests that
+ * arrive one at a time keep every connection in use. */
+static struct conn *
+take_any (void)
+{
+  struct conn *c = NULL;
+  int i;
+
+  pthread_mutex_lock (&pool_lock);
+  while (c == NULL) {
+    for (i = 0; i < nr_conns && c == NULL; i++)
+      if (!conns[(next_conn + i) % nr_conns].busy)
+        c = &conns[(next_conn + i) % nr_conns];
+    if (c == NULL)
+      pthread_cond_wait (&pool_changed, &pool_lock);
+  }
+  c->busy = true;
+  next_conn = (int) (c - conns + 1) % nr_conns;
+  pthread_mutex_unlock (&pool_lock);
+  return c;
+}
+
+/* Take connection c itself, once its current request is done. */
+static void
+take (struct conn *c)
+{
+  pthread_mutex_lock (&pool_lock);
+  while (c->busy)
+    pthread_cond_wait (&pool_changed, &pool_lock);
+  c->busy = true;
+  pthread_mutex_unlock (&pool_lock);
+}
+
+static void
+give_back (struct conn *c)
+{
+  pthread_mutex_lock (&pool_lock);
+  c->busy = false;
+  /* Broadcast: a waiter in take() may want exactly this connection. */
+  pthread_cond_broadcast (&pool_changed);
+  pthread_mutex_unlock (&pool_lock);
+}
+
+/* Run fn on every connection in turn, each taken from the requests while
+ * fn runs; the others keep serving.  Returns -1 if fn failed on any. */
+static int
+for_each_conn (int (*fn) (struct conn *, double), double deadline)
+{
+  int i, r = 0;
+
+  for (i = 0; i < nr_conns; i++) {
+    take (&conns[i]);
+    if (fn (&conns[i], deadline) == -1)
+      r = -1;
+    give_back (&conns[i]);
+  }
+  return r;
+}
+
+/* ------------------------------------------------------------ requests */
+
+enum op { OP_READ, OP_WRITE, OP_SYNC_WRITE, OP_FLUSH, OP_TRIM };
+
+/* A server that cannot flush writes through (NBD spec): nothing to do. */
+static int
+flush (struct nbd_handle *h)
+{
+  return nbd_can_flush (h) == 1 ? nbd_flush (h, 0) : 0;
+}
+
+/* A write that must be durable when it returns: FUA where the server
+ * has it, else write then flush on the same connection (which covers
+ * that write with or without multi-conn). */
+static int
+sync_write (struct nbd_handle *h, const void *buf, size_t len, off_t off)
+{
+  if (nbd_can_fua (h) == 1)
+    return nbd_pwrite (h, buf, len, off, LIBNBD_CMD_FLAG_FUA);
+  if (nbd_pwrite (h, buf, len, off, 0) == -1)
+    return -1;
+  return flush (h);
+}
+
+static int
+issue (struct nbd_handle *h, enum op op, void *buf, size_t len, off_t off)
+{
+  switch (op) {
+  case OP_READ: return nbd_pread (h, buf, len, off, 0);
+  case OP_WRITE: return nbd_pwrite (h, buf, len, off, 0);
+  case OP_SYNC_WRITE: return sync_write (h, buf, len, off);
+  case OP_FLUSH: return flush (h);
+  case OP_TRIM: return nbd_trim (h, len, off, 0);
+  }
+  abort ();
+}
+
+/* One request on connection c, retried across reconnects until it gets
+ * an answer or the deadline passes.  Returns 0 or -errno. */
+static int
+request_on (struct conn *c, enum op op, void *buf, size_t len, off_t off,
+            double deadline)
+{
+  int err;
+
+  for (;;) {
+    if (ensure_connected (c, deadline) == -1)
+      return -EIO;
+    if (issue (c->h, op, buf, len, off) == 0)
+      return 0;
+    if (!connection_lost (c)) {
+      err = nbd_get_errno ();
+      return err ? -err : -EIO;
+    }
+    fprintf (stderr, "sealvol-attach: connection %d lost (%s); reconnecting\n",
+             (int) (c - conns), nbd_get_error ());
+    disconnect (c);
+  }
+}
+
 static int
 request (enum op op, void *buf, size_t len, off_t off)
 {
-  int r = -1, err = EIO;
+  double deadline = monotonic () + timeout_s;
+  struct conn *c = take_any ();
+  int r = request_on (c, op, buf, len, off, deadline);
 
-  pthread_mutex_lock (&nbd_lock);
-  for (;;) {
-    if (ensure_connected () == -1)
-      break;
-    switch (op) {
-    case OP_READ: r = nbd_pread (nbd, buf, len, off, 0); break;
-    case OP_WRITE: r = nbd_pwrite (nbd, buf, len, off, 0); break;
-    case OP_FLUSH: r = nbd_flush (nbd, 0); break;
-    case OP_TRIM: r = nbd_trim (nbd, len, off, 0); break;
-    }
-    if (r == 0)
-      break;
-    if (!connection_lost ()) {
-      err = nbd_get_errno () ? nbd_get_errno () : EIO;
-      break;
-    }
-    fprintf (stderr, "sealvol-attach: connection lost (%s); reconnecting\n",
-             nbd_get_error ());
-    nbd_close (nbd);
-    nbd = NULL;
+  give_back (c);
+  return r;
+}
+
+static int
+flush_conn (struct conn *c, double deadline)
+{
+  return request_on (c, OP_FLUSH, NULL, 0, 0, deadline) == 0 ? 0 : -1;
+}
+
+/* fsync.  With multi-conn, a flush on any one connection covers the
+ * writes completed on all of them (NBD spec); without it, each
+ * connection's writes need their own flush. */
+static int
+flush_all (void)
+{
+  if (!atomic_load (&flush_each))
+    return request (OP_FLUSH, NULL, 0, 0);
+  return for_each_conn (flush_conn, monotonic () + timeout_s) == 0 ? 0 : -EIO;
+}
+
+/* ------------------------------------------------------ size on SIGHUP */
+
+static int
+reconnect_conn (struct conn *c, double deadline)
+{
+  if (atomic_load (&detaching))
+    return 0;
+  disconnect (c);
+  return ensure_connected (c, deadline);
+}
+
+/* Every connection learns the size in its handshake, and libnbd refuses
+ * requests beyond it, so all of them reconnect before the file grows. */
+static void
+refresh_size (void)
+{
+  int64_t size;
+
+  if (for_each_conn (reconnect_conn, monotonic () + timeout_s) == -1
+      || atomic_load (&detaching)) {
+    fprintf (stderr, "sealvol-attach: size not refreshed\n");
+    return;
   }
-  pthread_mutex_unlock (&nbd_lock);
-  return r == 0 ? 0 : -err;
+  take (&conns[0]);
+  size = conns[0].h ? nbd_get_size (conns[0].h) : -1;
+  give_back (&conns[0]);
+  if (size == -1) {
+    fprintf (stderr, "sealvol-attach: size not refreshed: %s\n", nbd_get_error ());
+    return;
+  }
+  atomic_store (&export_size, size);
+  fprintf (stderr, "sealvol-attach: export size now %" PRIi64 " bytes\n", size);
+}
+
+/* SIGHUP is blocked in every thread (FUSE would take it as a request to
+ * exit); this one takes it with sigwait, so libnbd is never called from
+ * a signal handler. */
+static void *
+sighup_thread (void *arg)
+{
+  sigset_t *set = arg;
+  int sig;
+
+  for (;;)
+    if (sigwait (set, &sig) == 0)
+      refresh_size ();
+  return NULL;
+}
+
+/* ------------------------------------------------------------- FUSE ops */
+
+/* fi->fh: how the file was opened. */
+enum { OPEN_PLAIN, OPEN_SYNC };
+
+static void *
+attach_init (struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+  (void) conn;
+  /* The size changes on SIGHUP: stat asks every time. */
+  cfg->attr_timeout = 0;
+  cfg->entry_timeout = 0;
+  cfg->negative_timeout = 0;
+  return NULL;
 }
 
 static int
@@ -134,7 +367,7 @@ attach_getattr (const char *path, struct stat *st, struct fuse_file_info *fi)
   memset (st, 0, sizeof *st);
   st->st_mode = S_IFREG | (read_only ? 0400 : 0600);
   st->st_nlink = 1;
-  st->st_size = export_size;
+  st->st_size = atomic_load (&export_size);
   st->st_uid = getuid ();
   st->st_gid = getgid ();
   return 0;
@@ -148,15 +381,18 @@ attach_open (const char *path, struct fuse_file_info *fi)
   if (read_only && (fi->flags & O_ACCMODE) != O_RDONLY)
     return -EROFS;
   fi->direct_io = 1;            /* no second page cache over the export */
+  fi->fh = fi->flags & (O_SYNC | O_DSYNC) ? OPEN_SYNC : OPEN_PLAIN;
   return 0;
 }
 
 static size_t
 clamp (size_t len, off_t off)
 {
-  if (off >= export_size)
+  int64_t size = atomic_load (&export_size);
+
+  if (off >= size)
     return 0;
-  return (int64_t) len > export_size - off ? (size_t) (export_size - off) : len;
+  return (int64_t) len > size - off ? (size_t) (size - off) : len;
 }
 
 static int
@@ -177,13 +413,14 @@ static int
 attach_write (const char *path, const char *buf, size_t len, off_t off,
               struct fuse_file_info *fi)
 {
+  enum op op = fi->fh == OPEN_SYNC ? OP_SYNC_WRITE : OP_WRITE;
   int r;
 
-  (void) path; (void) fi;
+  (void) path;
   len = clamp (len, off);
   if (len == 0)
     return -ENOSPC;
-  r = request (OP_WRITE, (void *) buf, len, off);
+  r = request (op, (void *) buf, len, off);
   return r == 0 ? (int) len : r;
 }
 
@@ -191,7 +428,7 @@ static int
 attach_fsync (const char *path, int datasync, struct fuse_file_info *fi)
 {
   (void) path; (void) datasync; (void) fi;
-  return request (OP_FLUSH, NULL, 0, 0);
+  return flush_all ();
 }
 
 static int
@@ -204,21 +441,26 @@ attach_fallocate (const char *path, int mode, off_t off, off_t len,
   return request (OP_TRIM, NULL, clamp ((size_t) len, off), off);
 }
 
+static int
+close_conn (struct conn *c, double deadline)
+{
+  (void) deadline;
+  if (is_live (c))
+    flush (c->h);
+  disconnect (c);
+  return 0;
+}
+
 static void
 attach_destroy (void *data)
 {
   (void) data;
-  pthread_mutex_lock (&nbd_lock);
-  if (nbd) {
-    nbd_flush (nbd, 0);
-    nbd_shutdown (nbd, 0);
-    nbd_close (nbd);
-    nbd = NULL;
-  }
-  pthread_mutex_unlock (&nbd_lock);
+  atomic_store (&detaching, true);
+  for_each_conn (close_conn, 0);
 }
 
 static const struct fuse_operations ops = {
+  .init = attach_init,
   .getattr = attach_getattr,
   .open = attach_open,
   .read = attach_read,
@@ -228,51 +470,138 @@ static const struct fuse_operations ops = {
   .destroy = attach_destroy,
 };
 
+/* ----------------------------------------------------------------- main */
+
+/* The first connection, then more if the server allows multi-conn (it is
+ * not safe to write through several otherwise: libnbd's advice is to ask
+ * the first one).  Returns -1 with one line on stderr. */
+static int
+open_connections (int wanted)
+{
+  int i;
+
+  if ((conns[0].h = connect_once ()) == NULL
+      || (export_size = nbd_get_size (conns[0].h)) == -1) {
+    fprintf (stderr, "sealvol-attach: %s\n", nbd_get_error ());
+    return -1;
+  }
+  if (wanted > 1 && nbd_can_multi_conn (conns[0].h) != 1) {
+    fprintf (stderr, "sealvol-attach: the server does not allow multi-conn: "
+             "using one connection\n");
+    wanted = 1;
+  }
+  for (i = 1; i < wanted; i++)
+    if ((conns[i].h = connect_once ()) == NULL) {
+      fprintf (stderr, "sealvol-attach: connection %d: %s\n", i, nbd_get_error ());
+      return -1;
+    }
+  nr_conns = wanted;
+  fprintf (stderr, "sealvol-attach: %d connection%s open, export size %" PRIi64
+           " bytes\n", nr_conns, nr_conns == 1 ? "" : "s",
+           atomic_load (&export_size));
+  return 0;
+}
+
+/* Block SIGHUP here, before FUSE starts its threads (they inherit the
+ * mask), and hand it to sighup_thread.  That thread blocks every signal,
+ * as FUSE's workers do: a SIGTERM must reach the main thread, whose wait
+ * it interrupts to end the loop. */
+static int
+start_sighup_thread (void)
+{
+  static sigset_t hup;
+  sigset_t all, old;
+  pthread_t thread;
+  int r;
+
+  sigemptyset (&hup);
+  sigaddset (&hup, SIGHUP);
+  sigfillset (&all);
+  if (pthread_sigmask (SIG_BLOCK, &hup, NULL) != 0
+      || pthread_sigmask (SIG_SETMASK, &all, &old) != 0) {
+    fprintf (stderr, "sealvol-attach: pthread_sigmask failed\n");
+    return -1;
+  }
+  r = pthread_create (&thread, NULL, sighup_thread, &hup);
+  pthread_sigmask (SIG_SETMASK, &old, NULL);
+  if (r != 0 || pthread_detach (thread) != 0) {
+    fprintf (stderr, "sealvol-attach: cannot start the SIGHUP thread: %s\n",
+             strerror (r));
+    return -1;
+  }
+  return 0;
+}
+
+/* Mount FILE and serve until it is unmounted or a signal says stop.  Not
+ * fuse_main: that reports the exit after SIGTERM as a failure (status 8),
+ * and a clean detach is what SIGTERM asks for.  Returns the exit status. */
+static int
+serve (const char *prog, const char *file)
+{
+  char *fargv[] = {
+    (char *) prog, (char *) "-o",
+    (char *) (read_only ? "ro,default_permissions" : "default_permissions"),
+    NULL
+  };
+  struct fuse_args args = FUSE_ARGS_INIT (3, fargv);
+  struct fuse_loop_config *cfg;
+  struct fuse *f;
+  int r = 1;
+
+  if ((f = fuse_new (&args, &ops, sizeof ops, NULL)) == NULL)
+    return 1;
+  if (fuse_mount (f, file) == -1)
+    goto out;
+  if (fuse_set_signal_handlers (fuse_get_session (f)) == 0
+      && (cfg = fuse_loop_cfg_create ()) != NULL) {
+    fuse_loop_cfg_set_max_threads (cfg, FUSE_THREADS);
+    /* 0, -errno, or the number of the signal that ended the loop. */
+    r = fuse_loop_mt (f, cfg);
+    r = (r == 0 || r == SIGTERM || r == SIGINT) ? 0 : 1;
+    fuse_loop_cfg_destroy (cfg);
+    fuse_remove_signal_handlers (fuse_get_session (f));
+  }
+  fuse_unmount (f);
+ out:
+  fuse_destroy (f);
+  return r;
+}
+
 static void
 usage (FILE *f)
 {
-  fprintf (f, "usage: sealvol-attach [--timeout SECONDS] [--read-only] URI FILE\n");
+  fprintf (f, "usage: sealvol-attach [--connections N] [--timeout SECONDS] "
+           "[--read-only] URI FILE\n");
 }
 
 int
 main (int argc, char **argv)
 {
   static const struct option long_opts[] = {
+    { "connections", required_argument, NULL, 'c' },
     { "timeout", required_argument, NULL, 't' },
     { "read-only", no_argument, NULL, 'r' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
-  char *fargv[8];
-  int c, fargc = 0;
+  int c, connections = 4;
 
   while ((c = getopt_long (argc, argv, "", long_opts, NULL)) != -1) {
     switch (c) {
+    case 'c': connections = atoi (optarg); break;
     case 't': timeout_s = atoi (optarg); break;
     case 'r': read_only = true; break;
     case 'h': usage (stdout); return 0;
     default: usage (stderr); return 2;
     }
   }
-  if (argc - optind != 2 || timeout_s <= 0) {
+  if (argc - optind != 2 || timeout_s <= 0
+      || connections < 1 || connections > MAX_CONNECTIONS) {
     usage (stderr);
     return 2;
   }
   uri = argv[optind];
-  if ((nbd = connect_once ()) == NULL) {
-    fprintf (stderr, "sealvol-attach: %s\n", nbd_get_error ());
+  if (open_connections (connections) == -1 || start_sighup_thread () == -1)
     return 1;
-  }
-  if ((export_size = nbd_get_size (nbd)) == -1) {
-    fprintf (stderr, "sealvol-attach: %s\n", nbd_get_error ());
-    return 1;
-  }
-  fargv[fargc++] = argv[0];
-  fargv[fargc++] = (char *) "-f";       /* the caller backgrounds us */
-  fargv[fargc++] = (char *) "-o";
-  fargv[fargc++] = (char *) (read_only ? "ro,default_permissions"
-                                       : "default_permissions");
-  fargv[fargc++] = argv[optind + 1];
-  fargv[fargc] = NULL;
-  return fuse_main (fargc, fargv, &ops, NULL);
+  return serve (argv[0], argv[optind + 1]);
 }

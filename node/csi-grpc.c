@@ -1,0 +1,354 @@
+/* A unary gRPC server for protobuf-c messages on gRPC core's C API.
+ *
+ * The loop asks for one call (grpc_server_request_call), then runs it in
+ * two batches: send the initial metadata and receive the request, then
+ * send the response (if OK), the status, and wait for the close.  Only
+ * then is the next call requested.  A thread waiting in sigwait turns
+ * SIGTERM/SIGINT into grpc_server_shutdown_and_notify, which is safe
+ * from any thread.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/slice.h>
+
+#include "csi-grpc.h"
+
+struct call_chunk {
+  struct call_chunk *next;
+  max_align_t data[];
+};
+
+struct csi_call {
+  struct call_chunk *chunks;
+};
+
+void *
+call_alloc (struct csi_call *call, size_t size)
+{
+  struct call_chunk *c = calloc (1, sizeof *c + size);
+
+  if (c == NULL) {
+    perror ("sealvol-csi-node: calloc");
+    abort ();                   /* a node plugin out of memory cannot answer */
+  }
+  c->next = call->chunks;
+  call->chunks = c;
+  return c->data;
+}
+
+char *
+call_strdup (struct csi_call *call, const char *s)
+{
+  size_t n = strlen (s) + 1;
+
+  return memcpy (call_alloc (call, n), s, n);
+}
+
+static void
+call_free (struct csi_call *call)
+{
+  while (call->chunks) {
+    struct call_chunk *next = call->chunks->next;
+
+    free (call->chunks);
+    call->chunks = next;
+  }
+}
+
+grpc_status_code
+csi_fail (struct csi_status *st, grpc_status_code code, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (st->message, sizeof st->message, fmt, ap);
+  va_end (ap);
+  st->code = code;
+  return code;
+}
+
+/* ---- the completion queue ---- */
+
+static grpc_completion_queue *cq;
+static grpc_server *server;
+static int shutdown_tag;                /* addresses used as tags */
+static int call_tag;
+static int batch_tag;
+
+/* Wait for TAG.  Calls are served one at a time, so the only other
+ * event that can arrive meanwhile is the shutdown notice. */
+static int
+wait_for (void *tag, bool *shutting_down)
+{
+  for (;;) {
+    grpc_event ev = grpc_completion_queue_next (cq,
+                                                gpr_inf_future (GPR_CLOCK_REALTIME),
+                                                NULL);
+    if (ev.type != GRPC_OP_COMPLETE)
+      return -1;
+    if (ev.tag == &shutdown_tag) {
+      *shutting_down = true;
+      continue;
+    }
+    if (ev.tag == tag)
+      return ev.success ? 0 : -1;
+  }
+}
+
+static const struct csi_method *
+find_method (const struct csi_method *methods, size_t n, grpc_slice path)
+{
+  for (size_t i = 0; i < n; i++)
+    if (grpc_slice_str_cmp (path, methods[i].path) == 0)
+      return &methods[i];
+  return NULL;
+}
+
+/* Read the request message; NULL if it does not parse. */
+static ProtobufCMessage *
+unpack_request (const struct csi_method *m, grpc_byte_buffer *bb)
+{
+  grpc_byte_buffer_reader reader;
+  grpc_slice all;
+  ProtobufCMessage *msg = NULL;
+
+  if (bb == NULL || !grpc_byte_buffer_reader_init (&reader, bb))
+    return NULL;
+  all = grpc_byte_buffer_reader_readall (&reader);
+  grpc_byte_buffer_reader_destroy (&reader);
+  msg = protobuf_c_message_unpack (m->request, NULL,
+                                   GRPC_SLICE_LENGTH (all),
+                                   GRPC_SLICE_START_PTR (all));
+  grpc_slice_unref (all);
+  return msg;
+}
+
+static grpc_byte_buffer *
+pack_response (const ProtobufCMessage *msg)
+{
+  size_t len = protobuf_c_message_get_packed_size (msg);
+  grpc_slice s = grpc_slice_malloc (len);
+  grpc_byte_buffer *bb;
+
+  protobuf_c_message_pack (msg, GRPC_SLICE_START_PTR (s));
+  bb = grpc_raw_byte_buffer_create (&s, 1);
+  grpc_slice_unref (s);
+  return bb;
+}
+
+/* Run the handler of M on the received bytes; fills ST, and returns
+ * the packed response when ST is OK. */
+static grpc_byte_buffer *
+dispatch (const struct csi_method *m, grpc_byte_buffer *request_bytes,
+          struct csi_status *st)
+{
+  struct csi_call call = { NULL };
+  ProtobufCMessage *request, *response;
+  grpc_byte_buffer *out = NULL;
+
+  if (m == NULL) {
+    csi_fail (st, GRPC_STATUS_UNIMPLEMENTED, "method not implemented");
+    return NULL;
+  }
+  request = unpack_request (m, request_bytes);
+  if (request == NULL) {
+    csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "request does not parse");
+    return NULL;
+  }
+  response = call_alloc (&call, m->response->sizeof_message);
+  m->response->message_init (response);
+  st->code = GRPC_STATUS_OK;
+  st->message[0] = '\0';
+  if (m->handler (&call, request, response, st) == GRPC_STATUS_OK)
+    out = pack_response (response);
+  protobuf_c_message_free_unpacked (request, NULL);
+  call_free (&call);
+  return out;
+}
+
+/* Answer one call that has been accepted. */
+static int
+serve_call (grpc_call *call, grpc_slice method,
+            const struct csi_method *methods, size_t n, bool *shutting_down)
+{
+  grpc_byte_buffer *request_bytes = NULL, *response_bytes;
+  struct csi_status st;
+  grpc_slice details;
+  grpc_op ops[3];
+  int cancelled = 0, r;
+  size_t nops = 0;
+
+  memset (ops, 0, sizeof ops);
+  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[1].op = GRPC_OP_RECV_MESSAGE;
+  ops[1].data.recv_message.recv_message = &request_bytes;
+  if (grpc_call_start_batch (call, ops, 2, &batch_tag, NULL) != GRPC_CALL_OK
+      || wait_for (&batch_tag, shutting_down) == -1) {
+    grpc_byte_buffer_destroy (request_bytes);
+    return -1;
+  }
+
+  response_bytes = dispatch (find_method (methods, n, method), request_bytes, &st);
+  grpc_byte_buffer_destroy (request_bytes);
+
+  memset (ops, 0, sizeof ops);
+  if (response_bytes) {
+    ops[nops].op = GRPC_OP_SEND_MESSAGE;
+    ops[nops++].data.send_message.send_message = response_bytes;
+  }
+  details = grpc_slice_from_copied_string (st.message);
+  ops[nops].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+  ops[nops].data.send_status_from_server.status = st.code;
+  ops[nops++].data.send_status_from_server.status_details = &details;
+  ops[nops].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+  ops[nops++].data.recv_close_on_server.cancelled = &cancelled;
+  r = grpc_call_start_batch (call, ops, nops, &batch_tag, NULL) == GRPC_CALL_OK
+    ? wait_for (&batch_tag, shutting_down) : -1;
+  grpc_slice_unref (details);
+  grpc_byte_buffer_destroy (response_bytes);
+  return r;
+}
+
+static void *
+signal_thread (void *arg)
+{
+  sigset_t *set = arg;
+  int sig;
+
+  sigwait (set, &sig);
+  fprintf (stderr, "sealvol-csi-node: signal %d, shutting down\n", sig);
+  grpc_server_shutdown_and_notify (server, cq, &shutdown_tag);
+  return NULL;
+}
+
+/* "unix:///abs/path.sock" -> "/abs/path.sock", or NULL. */
+static const char *
+endpoint_socket_path (const char *endpoint)
+{
+  static const char prefix[] = "unix://";
+
+  if (strncmp (endpoint, prefix, sizeof prefix - 1) != 0
+      || endpoint[sizeof prefix - 1] != '/')
+    return NULL;
+  return endpoint + sizeof prefix - 1;
+}
+
+static int
+start_listening (const char *endpoint)
+{
+  const char *path = endpoint_socket_path (endpoint);
+  grpc_server_credentials *creds;
+  int port;
+
+  if (path == NULL) {
+    fprintf (stderr, "sealvol-csi-node: CSI_ENDPOINT must be unix:///ABSOLUTE/PATH.sock, "
+             "not %s\n", endpoint);
+    return -1;
+  }
+  /* A socket left by a previous run would make the bind fail. */
+  if (unlink (path) == -1 && errno != ENOENT) {
+    fprintf (stderr, "sealvol-csi-node: %s: %s\n", path, strerror (errno));
+    return -1;
+  }
+  server = grpc_server_create (NULL, NULL);
+  grpc_server_register_completion_queue (server, cq, NULL);
+  creds = grpc_insecure_server_credentials_create ();
+  port = grpc_server_add_http2_port (server, endpoint, creds);
+  grpc_server_credentials_release (creds);
+  if (port == 0) {
+    fprintf (stderr, "sealvol-csi-node: cannot listen on %s\n", endpoint);
+    return -1;
+  }
+  grpc_server_start (server);
+  fprintf (stderr, "sealvol-csi-node: listening on %s\n", endpoint);
+  return 0;
+}
+
+static void
+serve_until_shutdown (const struct csi_method *methods, size_t n)
+{
+  bool shutting_down = false;
+
+  while (!shutting_down) {
+    grpc_call *call = NULL;
+    grpc_call_details details;
+    grpc_metadata_array metadata;
+
+    grpc_call_details_init (&details);
+    grpc_metadata_array_init (&metadata);
+    if (grpc_server_request_call (server, &call, &details, &metadata,
+                                  cq, cq, &call_tag) == GRPC_CALL_OK
+        && wait_for (&call_tag, &shutting_down) == 0 && call)
+      serve_call (call, details.method, methods, n, &shutting_down);
+    if (call)
+      grpc_call_unref (call);
+    grpc_call_details_destroy (&details);
+    grpc_metadata_array_destroy (&metadata);
+  }
+}
+
+/* Stop the server (a second shutdown request is allowed and notifies
+ * again), wait until it has stopped, then empty and free the queue. */
+static void
+drain_and_destroy (void)
+{
+  grpc_event ev;
+
+  grpc_server_shutdown_and_notify (server, cq, &shutdown_tag);
+  grpc_server_cancel_all_calls (server);
+  do
+    ev = grpc_completion_queue_next (cq, gpr_inf_future (GPR_CLOCK_REALTIME), NULL);
+  while (ev.type == GRPC_OP_COMPLETE && ev.tag != &shutdown_tag);
+  grpc_server_destroy (server);
+  grpc_completion_queue_shutdown (cq);
+  do
+    ev = grpc_completion_queue_next (cq, gpr_inf_future (GPR_CLOCK_REALTIME), NULL);
+  while (ev.type != GRPC_QUEUE_SHUTDOWN);
+  grpc_completion_queue_destroy (cq);
+}
+
+int
+csi_serve (const char *endpoint, const struct csi_method *methods,
+           size_t n_methods)
+{
+  static sigset_t set;
+  pthread_t sig_thread;
+  int r = -1;
+
+  /* Block the signals in every thread (gRPC's included) before any is
+   * created, so that only the sigwait thread sees them. */
+  sigemptyset (&set);
+  sigaddset (&set, SIGTERM);
+  sigaddset (&set, SIGINT);
+  pthread_sigmask (SIG_BLOCK, &set, NULL);
+
+  grpc_init ();
+  cq = grpc_completion_queue_create_for_next (NULL);
+  if (start_listening (endpoint) == 0) {
+    if (pthread_create (&sig_thread, NULL, signal_thread, &set) == 0) {
+      serve_until_shutdown (methods, n_methods);
+      pthread_join (sig_thread, NULL);
+      r = 0;
+    }
+    drain_and_destroy ();
+  }
+  else {
+    if (server)
+      grpc_server_destroy (server);
+    grpc_completion_queue_destroy (cq);
+  }
+  grpc_shutdown ();
+  return r;
+}

@@ -1,0 +1,36 @@
+/* The CSI Node service's handlers (node/csi-node.c, node/csi-node-usage.c)
+ * and the helpers they share. */
+#ifndef SEALVOL_CSI_NODE_H
+#define SEALVOL_CSI_NODE_H
+
+#include "csi-grpc.h"
+#include "csi.pb-c.h"
+#include "node-state.h"
+
+grpc_status_code node_stage (struct csi_call *, const ProtobufCMessage *,
+                             ProtobufCMessage *, struct csi_status *);
+grpc_status_code node_unstage (struct csi_call *, const ProtobufCMessage *,
+                               ProtobufCMessage *, struct csi_status *);
+grpc_status_code node_publish (struct csi_call *, const ProtobufCMessage *,
+                               ProtobufCMessage *, struct csi_status *);
+grpc_status_code node_unpublish (struct csi_call *, const ProtobufCMessage *,
+                                 ProtobufCMessage *, struct csi_status *);
+grpc_status_code node_get_volume_stats (struct csi_call *, const ProtobufCMessage *,
+                                        ProtobufCMessage *, struct csi_status *);
+grpc_status_code node_expand (struct csi_call *, const ProtobufCMessage *,
+                              ProtobufCMessage *, struct csi_status *);
+
+/* FIELD must be a non-empty string (proto3 sends "" for unset). */
+grpc_status_code require_field (const char *value, const char *field,
+                                 struct csi_status *st);
+/* ... and an absolute path. */
+grpc_status_code require_path (const char *value, const char *field,
+                               struct csi_status *st);
+
+/* The staged state of VOLUME_ID, where PATH must be its staging path or
+ * one of its targets: NOT_FOUND otherwise (GetVolumeStats and
+ * ExpandVolume). */
+grpc_status_code load_volume_at (const char *volume_id, const char *path,
+                                 struct vol_state *vs, struct csi_status *st);
+
+#endif

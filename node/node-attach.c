@@ -1,0 +1,411 @@
+/* Attaching an export: probe with libnbd, then nbd-client or
+ * sealvol-attach + losetup.  Secrets reach the tools as file paths in
+ * the volume's private directory, never as arguments or log lines. */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/fs.h>
+#include <libnbd.h>
+
+#include "node-attach.h"
+#include "node-util.h"
+
+struct attach_config attach_config = { ATTACH_AUTO, 60, "sealvol-attach" };
+
+#define URI_MAX (PATH_MAX + 512)
+
+/* libnbd's URI: the secrets go by directory (certificates) or by file
+ * (PSK).  The parts were checked against a fixed character set. */
+static void
+remote_uri (const struct remote *r, char *uri, size_t len)
+{
+  if (r->psk_user)
+    snprintf (uri, len, "nbds://%s@%s:%s/%s?tls-psk-file=%s/psk",
+              r->psk_user, r->host, r->port, r->export, r->secrets_dir);
+  else
+    snprintf (uri, len, "nbds://%s:%s/%s?tls-certificates=%s",
+              r->host, r->port, r->export, r->secrets_dir);
+}
+
+static grpc_status_code
+probe_error_code (int err, const char *msg)
+{
+  if (err == ENOENT && strstr (msg, "no export") != NULL)
+    return GRPC_STATUS_NOT_FOUND;
+  if (err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH
+      || err == ETIMEDOUT || err == ENOENT)
+    return GRPC_STATUS_UNAVAILABLE;
+  /* GnuTLS failures reach libnbd's message with "TLS" or "certificate";
+   * a server that refuses our certificate or PSK closes the connection
+   * during the handshake. */
+  if (strstr (msg, "TLS") || strstr (msg, "tls") || strstr (msg, "certificate")
+      || strstr (msg, "handshake") || err == ECONNRESET || err == EPROTO)
+    return GRPC_STATUS_UNAUTHENTICATED;
+  return GRPC_STATUS_UNAVAILABLE;
+}
+
+grpc_status_code
+attach_probe (const struct remote *r, int64_t *size, struct csi_status *st)
+{
+  struct nbd_handle *h = nbd_create ();
+  char uri[URI_MAX];
+  grpc_status_code code = GRPC_STATUS_OK;
+
+  if (h == NULL)
+    return csi_fail (st, GRPC_STATUS_INTERNAL, "libnbd: %s", nbd_get_error ());
+  remote_uri (r, uri, sizeof uri);
+  /* The URI names the secrets' files, which libnbd reads only if told. */
+  if (nbd_set_uri_allow_local_file (h, true) == -1
+      || nbd_connect_uri (h, uri) == -1 || (*size = nbd_get_size (h)) == -1) {
+    code = probe_error_code (nbd_get_errno (), nbd_get_error ());
+    csi_fail (st, code, "volume %s on %s:%s: %s", r->export, r->host, r->port,
+              nbd_get_error ());
+  }
+  else
+    nbd_shutdown (h, 0);
+  nbd_close (h);
+  return code;
+}
+
+/* ---- sealvol-attach + loop ---- */
+
+static void
+fuse_file (const struct vol_state *vs, char *path, size_t len)
+{
+  state_path (vs, "disk", path, len);
+}
+
+/* sealvol-attach runs in a session of its own, so that it outlives a
+ * restart of this plugin; its messages go to attach.log. */
+static pid_t
+start_sealvol_attach (const struct vol_state *vs, const struct remote *r,
+                      const char *disk)
+{
+  char uri[URI_MAX], log[PATH_MAX + 16], timeout[16];
+  const char *argv[8];
+  int argc = 0, fd;
+  pid_t pid;
+
+  remote_uri (r, uri, sizeof uri);
+  snprintf (timeout, sizeof timeout, "%d", attach_config.timeout);
+  argv[argc++] = attach_config.program;
+  argv[argc++] = "--timeout";
+  argv[argc++] = timeout;
+  if (r->readonly)
+    argv[argc++] = "--read-only";
+  argv[argc++] = uri;
+  argv[argc++] = disk;
+  argv[argc] = NULL;
+  state_path (vs, "attach.log", log, sizeof log);
+  fd = open (log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd == -1)
+    return -1;
+  pid = spawn (argv, fd, true);
+  close (fd);
+  return pid;
+}
+
+/* Still running?  It is our child unless the plugin restarted. */
+static bool
+process_alive (pid_t pid)
+{
+  if (pid <= 0)
+    return false;
+  if (waitpid (pid, NULL, WNOHANG) == pid)
+    return false;
+  return kill (pid, 0) == 0;
+}
+
+static off_t
+file_size (const char *path)
+{
+  struct stat sb;
+
+  return stat (path, &sb) == 0 ? sb.st_size : -1;
+}
+
+static void
+last_log_line (const struct vol_state *vs, char *out, size_t len)
+{
+  char log[PATH_MAX + 16], line[512];
+  FILE *f;
+
+  snprintf (out, len, "no message");
+  state_path (vs, "attach.log", log, sizeof log);
+  if ((f = fopen (log, "r")) == NULL)
+    return;
+  while (fgets (line, sizeof line, f))
+    if (line[0] != '\n') {
+      line[strcspn (line, "\n")] = '\0';
+      snprintf (out, len, "%.*s", (int) len - 1, line);
+    }
+  fclose (f);
+}
+
+static grpc_status_code
+attach_fuse (struct vol_state *vs, const struct remote *r, int64_t size,
+             struct csi_status *st)
+{
+  char disk[PATH_MAX + 16], out[256];
+  int fd;
+
+  fuse_file (vs, disk, sizeof disk);
+  fd = open (disk, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd == -1 || close (fd) == -1)
+    return csi_fail (st, GRPC_STATUS_INTERNAL, "%s: %s", disk, strerror (errno));
+  state_set (&vs->attach, "fuse");
+  vs->attach_pid = start_sealvol_attach (vs, r, disk);
+  if (vs->attach_pid == -1)
+    return csi_fail (st, GRPC_STATUS_FAILED_PRECONDITION, "cannot run %s: %s",
+                     attach_config.program, strerror (errno));
+  if (!WAIT_UNTIL (file_size (disk) == size || !process_alive (vs->attach_pid), 15000)
+      || file_size (disk) != size) {
+    last_log_line (vs, out, sizeof out);
+    return csi_fail (st, GRPC_STATUS_UNAVAILABLE, "sealvol-attach did not attach: %s", out);
+  }
+  if (loop_attach (disk, r->readonly, out, sizeof out, st) != GRPC_STATUS_OK)
+    return st->code;
+  state_set (&vs->device, out);
+  return GRPC_STATUS_OK;
+}
+
+/* ---- kernel nbd-client ---- */
+
+/* The first /dev/nbdN no client holds (the kernel lists a holder's pid
+ * in sysfs). */
+static int
+free_nbd_device (char *dev, size_t len)
+{
+  for (int i = 0; i < 128; i++) {
+    char pidfile[64];
+
+    snprintf (dev, len, "/dev/nbd%d", i);
+    if (access (dev, F_OK) == -1)
+      return -1;
+    snprintf (pidfile, sizeof pidfile, "/sys/block/nbd%d/pid", i);
+    if (access (pidfile, F_OK) == -1)
+      return 0;
+  }
+  return -1;
+}
+
+static grpc_status_code
+attach_nbd (struct vol_state *vs, const struct remote *r, struct csi_status *st)
+{
+  char dev[32], out[256], timeout[16], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
+
+  if (r->psk_user)
+    return csi_fail (st, GRPC_STATUS_FAILED_PRECONDITION,
+                     "the kernel NBD client has no PSK support; use certificates "
+                     "or SEALVOL_CSI_ATTACH=fuse");
+  if (free_nbd_device (dev, sizeof dev) == -1)
+    return csi_fail (st, GRPC_STATUS_RESOURCE_EXHAUSTED, "no free /dev/nbd device");
+  snprintf (ca, sizeof ca, "%s/ca-cert.pem", r->secrets_dir);
+  snprintf (cert, sizeof cert, "%s/client-cert.pem", r->secrets_dir);
+  snprintf (key, sizeof key, "%s/client-key.pem", r->secrets_dir);
+  snprintf (timeout, sizeof timeout, "%d", attach_config.timeout);
+  {
+    /* -persist: the kernel client reconnects when the server restarts. */
+    const char *argv[32] = {
+      "nbd-client", r->host, r->port, dev, "-N", r->export,
+      "-enable-tls", "-tlshostname", r->host, "-cacertfile", ca,
+      "-timeout", timeout, "-block-size", "4096", "-persist",
+    };
+    int argc = 16;
+
+    if (r->readonly)
+      argv[argc++] = "-readonly";
+    if (access (cert, R_OK) == 0) {
+      argv[argc++] = "-certfile";
+      argv[argc++] = cert;
+      argv[argc++] = "-keyfile";
+      argv[argc++] = key;
+    }
+    argv[argc] = NULL;
+    if (run_argv (out, sizeof out, argv) != 0)
+      return csi_fail (st, GRPC_STATUS_UNAVAILABLE, "nbd-client: %s", out);
+  }
+  state_set (&vs->attach, "nbd");
+  state_set (&vs->device, dev);
+  return GRPC_STATUS_OK;
+}
+
+grpc_status_code
+attach_volume (struct vol_state *vs, const struct remote *r, int64_t size,
+               struct csi_status *st)
+{
+  bool nbd = attach_config.mode == ATTACH_NBD
+    || (attach_config.mode == ATTACH_AUTO && access ("/dev/nbd0", F_OK) == 0
+        && r->psk_user == NULL);
+
+  return nbd ? attach_nbd (vs, r, st) : attach_fuse (vs, r, size, st);
+}
+
+/* ---- detach ---- */
+
+static void
+loop_backing_file (const char *device, char *out, size_t len)
+{
+  char path[128];
+  FILE *f;
+
+  out[0] = '\0';
+  snprintf (path, sizeof path, "/sys/block/%s/loop/backing_file",
+            strrchr (device, '/') ? strrchr (device, '/') + 1 : device);
+  if ((f = fopen (path, "r")) == NULL)
+    return;
+  if (fgets (out, (int) len, f))
+    out[strcspn (out, "\n")] = '\0';
+  fclose (f);
+}
+
+grpc_status_code
+loop_detach (const char *device, struct csi_status *st)
+{
+  char out[256], backing[PATH_MAX];
+
+  loop_backing_file (device, backing, sizeof backing);
+  if (backing[0] == '\0')
+    return GRPC_STATUS_OK;                /* already detached */
+  if (run (out, sizeof out, "losetup", "--detach", device, NULL) != 0)
+    return csi_fail (st, GRPC_STATUS_INTERNAL, "losetup --detach %s: %s", device, out);
+  /* The kernel lets go of the backing file a little after losetup
+   * returns; the FUSE file cannot be unmounted before that. */
+  WAIT_UNTIL ((loop_backing_file (device, backing, sizeof backing), backing[0] == '\0'),
+              5000);
+  return GRPC_STATUS_OK;
+}
+
+/* Our loop device, if it still sits on our FUSE file: after a reboot
+ * the same name may belong to someone else. */
+static bool
+our_loop (const struct vol_state *vs)
+{
+  char disk[PATH_MAX + 16], backing[PATH_MAX];
+
+  fuse_file (vs, disk, sizeof disk);
+  loop_backing_file (vs->device, backing, sizeof backing);
+  return strcmp (backing, disk) == 0;
+}
+
+static bool
+is_our_attach_process (const struct vol_state *vs)
+{
+  char path[64], cmdline[4096], disk[PATH_MAX + 16];
+  ssize_t n;
+  int fd;
+
+  snprintf (path, sizeof path, "/proc/%d/cmdline", (int) vs->attach_pid);
+  if ((fd = open (path, O_RDONLY | O_CLOEXEC)) == -1)
+    return false;
+  n = read (fd, cmdline, sizeof cmdline - 1);
+  close (fd);
+  if (n <= 0)
+    return false;
+  for (ssize_t i = 0; i < n; i++)
+    if (cmdline[i] == '\0')
+      cmdline[i] = ' ';
+  cmdline[n] = '\0';
+  fuse_file (vs, disk, sizeof disk);
+  return strstr (cmdline, disk) != NULL;
+}
+
+static grpc_status_code
+detach_fuse (struct vol_state *vs, struct csi_status *st)
+{
+  char disk[PATH_MAX + 16], out[256];
+
+  if (vs->device && our_loop (vs) && loop_detach (vs->device, st) != GRPC_STATUS_OK)
+    return st->code;
+  fuse_file (vs, disk, sizeof disk);
+  if (mount_point (disk, NULL, 0)
+      && run (out, sizeof out, "fusermount3", "-u", disk, NULL) != 0)
+    return csi_fail (st, GRPC_STATUS_INTERNAL, "fusermount3 -u: %s", out);
+  if (vs->attach_pid > 0 && is_our_attach_process (vs)
+      && !WAIT_UNTIL (!process_alive (vs->attach_pid), 10000))
+    kill (vs->attach_pid, SIGKILL);
+  return GRPC_STATUS_OK;
+}
+
+grpc_status_code
+detach_volume (struct vol_state *vs, struct csi_status *st)
+{
+  char out[256];
+
+  if (vs->attach == NULL)
+    return GRPC_STATUS_OK;
+  if (strcmp (vs->attach, "nbd") == 0) {
+    if (vs->device && run (out, sizeof out, "nbd-client", "-d", vs->device, NULL) != 0)
+      return csi_fail (st, GRPC_STATUS_INTERNAL, "nbd-client -d: %s", out);
+    return GRPC_STATUS_OK;
+  }
+  return detach_fuse (vs, st);
+}
+
+/* ---- size ---- */
+
+int64_t
+device_size (const char *device)
+{
+  uint64_t bytes;
+  int fd = open (device, O_RDONLY | O_CLOEXEC);
+
+  if (fd == -1)
+    return -1;
+  if (ioctl (fd, BLKGETSIZE64, &bytes) == -1) {
+    close (fd);
+    return -1;
+  }
+  close (fd);
+  return (int64_t) bytes;
+}
+
+grpc_status_code
+attach_refresh_size (struct vol_state *vs, int64_t want, int64_t *size,
+                     struct csi_status *st)
+{
+  char disk[PATH_MAX + 16], out[256];
+  off_t before;
+
+  if (strcmp (vs->attach, "fuse") != 0)
+    return csi_fail (st, GRPC_STATUS_FAILED_PRECONDITION,
+                     "the kernel NBD client sees a new size only on a new connection: "
+                     "unstage and stage the volume again");
+  fuse_file (vs, disk, sizeof disk);
+  before = file_size (disk);
+  if (!is_our_attach_process (vs) || kill (vs->attach_pid, SIGHUP) == -1)
+    return csi_fail (st, GRPC_STATUS_FAILED_PRECONDITION,
+                     "sealvol-attach for this volume is not running");
+  /* sealvol-attach reconnects to read the size; it answers by changing
+   * the file's size, which is all there is to wait for. */
+  WAIT_UNTIL (want > 0 ? file_size (disk) >= want : file_size (disk) != before,
+              want > 0 ? 10000 : 3000);
+  if (run (out, sizeof out, "losetup", "--set-capacity", vs->device, NULL) != 0)
+    return csi_fail (st, GRPC_STATUS_INTERNAL, "losetup --set-capacity: %s", out);
+  *size = device_size (vs->device);
+  return GRPC_STATUS_OK;
+}
+
+/* losetup on FILE (or a device), read-only if asked; the new loop
+ * device's name goes to OUT. */
+grpc_status_code
+loop_attach (const char *file, bool readonly, char *out, size_t len,
+             struct csi_status *st)
+{
+  const char *argv[] = { "losetup", "--find", "--show", file,
+                         readonly ? "--read-only" : NULL, NULL };
+
+  if (run_argv (out, len, argv) != 0 || strncmp (out, "/dev/", 5) != 0)
+    return csi_fail (st, GRPC_STATUS_INTERNAL, "losetup: %s", out);
+  return GRPC_STATUS_OK;
+}

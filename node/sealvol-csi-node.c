@@ -1,0 +1,215 @@
+/* sealvol-csi-node: the CSI Identity and Node services on $CSI_ENDPOINT.
+ *
+ * Configuration comes from the environment only, as the CSI spec asks
+ * (see docs/csi-node.md and sealvol-csi-node(8)).  A misconfigured
+ * plugin exits at once with status 2.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "csi-grpc.h"
+#include "csi-node.h"
+#include "node-attach.h"
+
+#define PLUGIN_NAME "csi.sealvol.org"
+
+static char node_id[257];
+
+/* ---- Identity ---- */
+
+static grpc_status_code
+get_plugin_info (struct csi_call *call, const ProtobufCMessage *req,
+                 ProtobufCMessage *response, struct csi_status *st)
+{
+  Csi__V1__GetPluginInfoResponse *resp = (void *) response;
+
+  (void) call; (void) req; (void) st;
+  resp->name = (char *) PLUGIN_NAME;
+  resp->vendor_version = (char *) PACKAGE_VERSION;
+  return GRPC_STATUS_OK;
+}
+
+/* A node-only plugin: no controller service, nothing to report. */
+static grpc_status_code
+get_plugin_capabilities (struct csi_call *call, const ProtobufCMessage *req,
+                         ProtobufCMessage *resp, struct csi_status *st)
+{
+  (void) call; (void) req; (void) resp; (void) st;
+  return GRPC_STATUS_OK;
+}
+
+/* Ready when the tools the configured attach path needs are here. */
+static grpc_status_code
+probe (struct csi_call *call, const ProtobufCMessage *req,
+       ProtobufCMessage *response, struct csi_status *st)
+{
+  Csi__V1__ProbeResponse *resp = (void *) response;
+
+  (void) req;
+  if (attach_config.mode != ATTACH_NBD && access ("/dev/fuse", R_OK | W_OK) == -1)
+    return csi_fail (st, GRPC_STATUS_FAILED_PRECONDITION, "/dev/fuse: %s", strerror (errno));
+  if (access (state_root, W_OK) == -1)
+    return csi_fail (st, GRPC_STATUS_FAILED_PRECONDITION, "%s: %s", state_root,
+                     strerror (errno));
+  resp->ready = call_alloc (call, sizeof *resp->ready);
+  google__protobuf__bool_value__init (resp->ready);
+  resp->ready->value = true;
+  return GRPC_STATUS_OK;
+}
+
+/* ---- Node: what it can do and where it is ---- */
+
+static grpc_status_code
+node_get_capabilities (struct csi_call *call, const ProtobufCMessage *req,
+                       ProtobufCMessage *response, struct csi_status *st)
+{
+  static const Csi__V1__NodeServiceCapability__RPC__Type types[] = {
+    CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__STAGE_UNSTAGE_VOLUME,
+    CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__GET_VOLUME_STATS,
+    CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__EXPAND_VOLUME,
+  };
+  Csi__V1__NodeGetCapabilitiesResponse *resp = (void *) response;
+  size_t n = sizeof types / sizeof types[0];
+
+  (void) req; (void) st;
+  resp->capabilities = call_alloc (call, n * sizeof *resp->capabilities);
+  for (size_t i = 0; i < n; i++) {
+    Csi__V1__NodeServiceCapability *c = call_alloc (call, sizeof *c);
+
+    csi__v1__node_service_capability__init (c);
+    c->type_case = CSI__V1__NODE_SERVICE_CAPABILITY__TYPE_RPC;
+    c->rpc = call_alloc (call, sizeof *c->rpc);
+    csi__v1__node_service_capability__rpc__init (c->rpc);
+    c->rpc->type = types[i];
+    resp->capabilities[i] = c;
+  }
+  resp->n_capabilities = n;
+  return GRPC_STATUS_OK;
+}
+
+static grpc_status_code
+node_get_info (struct csi_call *call, const ProtobufCMessage *req,
+               ProtobufCMessage *response, struct csi_status *st)
+{
+  Csi__V1__NodeGetInfoResponse *resp = (void *) response;
+
+  (void) call; (void) req; (void) st;
+  resp->node_id = node_id;
+  return GRPC_STATUS_OK;
+}
+
+#define METHOD(service, name, type, handler)                            \
+  { "/csi.v1." service "/" name, &csi__v1__##type##_request__descriptor, \
+    &csi__v1__##type##_response__descriptor, handler }
+
+static const struct csi_method methods[] = {
+  METHOD ("Identity", "GetPluginInfo", get_plugin_info, get_plugin_info),
+  METHOD ("Identity", "GetPluginCapabilities", get_plugin_capabilities,
+          get_plugin_capabilities),
+  METHOD ("Identity", "Probe", probe, probe),
+  METHOD ("Node", "NodeStageVolume", node_stage_volume, node_stage),
+  METHOD ("Node", "NodeUnstageVolume", node_unstage_volume, node_unstage),
+  METHOD ("Node", "NodePublishVolume", node_publish_volume, node_publish),
+  METHOD ("Node", "NodeUnpublishVolume", node_unpublish_volume, node_unpublish),
+  METHOD ("Node", "NodeGetVolumeStats", node_get_volume_stats, node_get_volume_stats),
+  METHOD ("Node", "NodeExpandVolume", node_expand_volume, node_expand),
+  METHOD ("Node", "NodeGetCapabilities", node_get_capabilities, node_get_capabilities),
+  METHOD ("Node", "NodeGetInfo", node_get_info, node_get_info),
+};
+
+/* ---- configuration ---- */
+
+static int
+config_error (const char *what, const char *value)
+{
+  fprintf (stderr, "sealvol-csi-node: %s: %s\n", what, value);
+  return -1;
+}
+
+/* sealvol-attach next to this program (an install or a build tree),
+ * else whatever $PATH finds. */
+static void
+find_attach_program (const char *argv0)
+{
+  static char path[PATH_MAX + 16];
+  char self[PATH_MAX];
+  ssize_t n = readlink ("/proc/self/exe", self, sizeof self - 1);
+
+  (void) argv0;
+  if (getenv ("SEALVOL_ATTACH_PROGRAM")) {
+    attach_config.program = getenv ("SEALVOL_ATTACH_PROGRAM");
+    return;
+  }
+  if (n > 0) {
+    self[n] = '\0';
+    *strrchr (self, '/') = '\0';
+    snprintf (path, sizeof path, "%s/sealvol-attach", self);
+    if (access (path, X_OK) == 0)
+      attach_config.program = path;
+  }
+}
+
+static int
+read_config (const char *argv0)
+{
+  const char *v;
+
+  if ((v = getenv ("SEALVOL_CSI_NODE_ID")) && *v)
+    snprintf (node_id, sizeof node_id, "%s", v);
+  else if (gethostname (node_id, sizeof node_id - 1) == -1 || node_id[0] == '\0')
+    return config_error ("no node id", "set SEALVOL_CSI_NODE_ID");
+  if ((v = getenv ("SEALVOL_CSI_STATE_DIR")) && *v) {
+    if (v[0] != '/' || strlen (v) > STATE_DIR_MAX)
+      return config_error ("SEALVOL_CSI_STATE_DIR must be an absolute path "
+                           "of at most 400 bytes", v);
+    state_root = v;
+  }
+  if ((v = getenv ("SEALVOL_CSI_ATTACH")) && *v) {
+    if (strcmp (v, "nbd") == 0)
+      attach_config.mode = ATTACH_NBD;
+    else if (strcmp (v, "fuse") == 0)
+      attach_config.mode = ATTACH_FUSE;
+    else if (strcmp (v, "auto") != 0)
+      return config_error ("SEALVOL_CSI_ATTACH must be auto, nbd or fuse", v);
+  }
+  if ((v = getenv ("SEALVOL_CSI_TIMEOUT")) && *v) {
+    char *end;
+    long t = strtol (v, &end, 10);
+
+    if (*end || t < 1 || t > 86400)
+      return config_error ("SEALVOL_CSI_TIMEOUT must be 1..86400 seconds", v);
+    attach_config.timeout = (int) t;
+  }
+  find_attach_program (argv0);
+  if (mkdir (state_root, 0700) == -1 && errno != EEXIST)
+    return config_error (state_root, strerror (errno));
+  if (chmod (state_root, 0700) == -1)
+    return config_error (state_root, strerror (errno));
+  return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  const char *endpoint = getenv ("CSI_ENDPOINT");
+
+  if (argc > 1) {
+    fprintf (stderr, "usage: CSI_ENDPOINT=unix:///PATH.sock sealvol-csi-node\n");
+    return strcmp (argv[1], "--help") == 0 ? 0 : 2;
+  }
+  if (endpoint == NULL || *endpoint == '\0') {
+    fprintf (stderr, "sealvol-csi-node: CSI_ENDPOINT is not set\n");
+    return 2;
+  }
+  if (read_config (argv[0]) == -1)
+    return 2;
+  umask (077);
+  return csi_serve (endpoint, methods, sizeof methods / sizeof methods[0]) == 0 ? 0 : 1;
+}
