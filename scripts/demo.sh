@@ -3,7 +3,10 @@
 # demo on a local storage root (./demo-root): a tenant, one volume per
 # cipher served by nbdkit on a Unix socket, a disk image copied in with
 # qemu-img and compared back, nbdinfo, then a flipped byte on disk caught
-# as an integrity failure.
+# as an integrity failure.  Then the node side: the same tenant served over
+# TLS with client certificates, and the CSI node plugin staging, publishing,
+# unpublishing and unstaging a volume for a "pod" (through sealvol-attach
+# and a loop device: this machine may have no NBD module).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,8 +23,13 @@ work=$(mktemp -d)
 sock=$work/nbd.sock
 plugin=$PWD/.libs/nbdkit-sealvol-plugin.so
 nbdkit_pid=
+csi_pid=
 cleanup () {
+    [ -n "$csi_pid" ] && kill "$csi_pid" 2>/dev/null && wait "$csi_pid" 2>/dev/null
     [ -n "$nbdkit_pid" ] && kill "$nbdkit_pid" 2>/dev/null && wait "$nbdkit_pid" 2>/dev/null
+    # Anything a failed CSI step left mounted or attached under $work.
+    grep -o " $work/[^ ]*" /proc/self/mounts 2>/dev/null | sort -r | xargs -r -n1 umount 2>/dev/null
+    losetup -a 2>/dev/null | grep -F "$work" | cut -d: -f1 | xargs -r -n1 losetup -d 2>/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -81,4 +89,64 @@ fi
 echo "nbdcopy refused: the server logged"
 grep "integrity failure" "$work/nbdkit.log" | head -1
 unserve
+
+if [ "$(id -u)" != 0 ] || [ ! -c /dev/fuse ]; then
+    echo "== node side skipped: it needs root and /dev/fuse"
+    echo "== demo finished; the storage root is $root"
+    exit 0
+fi
+echo "== node side: certificates, and nbdkit over TLS requiring client certificates"
+pki=$work/pki
+certs () { bash scripts/sealvol-certs "$@" >/dev/null; }
+certs ca "$pki/ca" && certs ca "$pki/client-ca"
+certs server "$pki/ca" "$pki/server" 127.0.0.1 localhost --client-ca "$pki/client-ca/ca-cert.pem"
+certs client "$pki/client-ca" "$pki/node" node-1 --server-ca "$pki/ca/ca-cert.pem"
+sv volume create demo/pvc-1 --size 256M
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+nbdkit -f -i 127.0.0.1 -p "$port" --tls=require --tls-certificates="$pki/server" --tls-verify-peer \
+    "$plugin" root="$root" tenant=demo 2>"$work/nbdkit.log" &
+nbdkit_pid=$!
+sleep 1
+echo "== sealvol-csi-node on unix://$work/csi.sock"
+CSI_ENDPOINT=unix://$work/csi.sock SEALVOL_CSI_STATE_DIR=$work/csi-state SEALVOL_CSI_ATTACH=fuse \
+    ./sealvol-csi-node 2>"$work/csi.log" &
+csi_pid=$!
+for _ in $(seq 50); do [ -S "$work/csi.sock" ] && break; sleep 0.1; done
+csi () { scripts/csi-call "unix://$work/csi.sock" "$@"; }
+csi Identity.GetPluginInfo
+# The request the kubelet would send, secrets included: built from the PEM
+# files and passed on stdin, never on a command line.
+stage_request () {
+    /usr/bin/python3 - "$pki" "$port" "$work/staging" <<'PY'
+import json, sys
+pki, port, staging = sys.argv[1:]
+read = lambda p: open(pki + p).read()
+print(json.dumps({
+    "volumeId": "pvc-1", "stagingTargetPath": staging,
+    "volumeCapability": {"mount": {"fsType": "ext4"}, "accessMode": {"mode": "SINGLE_NODE_WRITER"}},
+    "volumeContext": {"server": "127.0.0.1:" + port, "tenant": "demo", "volume": "pvc-1"},
+    "secrets": {"ca-cert": read("/ca/ca-cert.pem"), "client-cert": read("/node/client-cert.pem"),
+                "client-key": read("/node/client-key.pem")}}))
+PY
+}
+publish='{"volumeId":"pvc-1","stagingTargetPath":"'$work/staging'","targetPath":"'$work/pod/volume'",
+          "volumeCapability":{"mount":{"fsType":"ext4"},"accessMode":{"mode":"SINGLE_NODE_WRITER"}}}'
+mkdir -p "$work/staging" "$work/pod"
+echo "== NodeStageVolume (attach, mkfs.ext4 on the blank volume, mount) and NodePublishVolume"
+stage_request | csi Node.NodeStageVolume -
+csi Node.NodePublishVolume "$publish"
+findmnt -n -o TARGET,SOURCE,FSTYPE "$work/staging"
+cp -r scripts "$work/pod/volume/"
+sync
+csi Node.NodeGetVolumeStats '{"volumeId":"pvc-1","volumePath":"'$work/pod/volume'"}'
+echo "== NodeUnpublishVolume, NodeUnstageVolume, then stage and publish again"
+csi Node.NodeUnpublishVolume '{"volumeId":"pvc-1","targetPath":"'$work/pod/volume'"}'
+csi Node.NodeUnstageVolume '{"volumeId":"pvc-1","stagingTargetPath":"'$work/staging'"}'
+stage_request | csi Node.NodeStageVolume -
+csi Node.NodePublishVolume "$publish"
+diff -r scripts "$work/pod/volume/scripts" && echo "the files written before the unstage are intact"
+csi Node.NodeUnpublishVolume '{"volumeId":"pvc-1","targetPath":"'$work/pod/volume'"}'
+csi Node.NodeUnstageVolume '{"volumeId":"pvc-1","stagingTargetPath":"'$work/staging'"}'
+echo "the plugin's log (no secret in it):"
+sed 's/^/    /' "$work/csi.log"
 echo "== demo finished; the storage root is $root"
