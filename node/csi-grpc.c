@@ -230,6 +230,7 @@ signal_thread (void *arg)
   sigwait (set, &sig);
   fprintf (stderr, "sealvol-csi-node: signal %d, shutting down\n", sig);
   grpc_server_shutdown_and_notify (server, cq, &shutdown_tag);
+  grpc_server_cancel_all_calls (server);
   return NULL;
 }
 
@@ -276,6 +277,8 @@ start_listening (const char *endpoint)
   return 0;
 }
 
+/* Until a signal starts the shutdown: then the outstanding request for
+ * a call fails, and the loop ends. */
 static void
 serve_until_shutdown (const struct csi_method *methods, size_t n)
 {
@@ -289,8 +292,10 @@ serve_until_shutdown (const struct csi_method *methods, size_t n)
     grpc_call_details_init (&details);
     grpc_metadata_array_init (&metadata);
     if (grpc_server_request_call (server, &call, &details, &metadata,
-                                  cq, cq, &call_tag) == GRPC_CALL_OK
-        && wait_for (&call_tag, &shutting_down) == 0 && call)
+                                  cq, cq, &call_tag) != GRPC_CALL_OK
+        || wait_for (&call_tag, &shutting_down) == -1)
+      shutting_down = true;
+    else if (call)
       serve_call (call, details.method, methods, n, &shutting_down);
     if (call)
       grpc_call_unref (call);
@@ -299,24 +304,31 @@ serve_until_shutdown (const struct csi_method *methods, size_t n)
   }
 }
 
-/* Stop the server (a second shutdown request is allowed and notifies
- * again), wait until it has stopped, then empty and free the queue. */
-static void
+/* Stop the server and free it.  gRPC completes a shutdown only when
+ * its clients have hung up, and a kubelet keeps its channel open: after
+ * a short grace the process just exits (returns false), which is safe
+ * because everything the plugin knows is on disk. */
+static bool
 drain_and_destroy (void)
 {
+  gpr_timespec deadline = gpr_time_add (gpr_now (GPR_CLOCK_MONOTONIC),
+                                        gpr_time_from_seconds (2, GPR_TIMESPAN));
   grpc_event ev;
 
   grpc_server_shutdown_and_notify (server, cq, &shutdown_tag);
   grpc_server_cancel_all_calls (server);
   do
-    ev = grpc_completion_queue_next (cq, gpr_inf_future (GPR_CLOCK_REALTIME), NULL);
+    ev = grpc_completion_queue_next (cq, deadline, NULL);
   while (ev.type == GRPC_OP_COMPLETE && ev.tag != &shutdown_tag);
+  if (ev.type != GRPC_OP_COMPLETE)
+    return false;
   grpc_server_destroy (server);
   grpc_completion_queue_shutdown (cq);
   do
     ev = grpc_completion_queue_next (cq, gpr_inf_future (GPR_CLOCK_REALTIME), NULL);
   while (ev.type != GRPC_QUEUE_SHUTDOWN);
   grpc_completion_queue_destroy (cq);
+  return true;
 }
 
 int
@@ -342,7 +354,8 @@ csi_serve (const char *endpoint, const struct csi_method *methods,
       pthread_join (sig_thread, NULL);
       r = 0;
     }
-    drain_and_destroy ();
+    if (!drain_and_destroy ())
+      return r;                 /* clients still connected: the caller exits */
   }
   else {
     if (server)

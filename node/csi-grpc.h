@@ -47,7 +47,9 @@ struct csi_method {
 
 /* Serve METHODS on ENDPOINT ("unix:///path.sock") until SIGTERM or
  * SIGINT.  Any other method path answers UNIMPLEMENTED.  Returns 0 after
- * a clean shutdown, -1 (with a message on stderr) if it cannot listen. */
+ * a shutdown, -1 (with a message on stderr) if it cannot listen.  When
+ * clients keep their channels open gRPC may still run threads on return,
+ * so the caller should _exit. */
 int csi_serve (const char *endpoint, const struct csi_method *methods,
                size_t n_methods);
 

@@ -19,28 +19,33 @@
 
 #define MAX_ARGS 32
 
-/* Keep the first line of what the child prints; read the rest so that
- * it never blocks on a full pipe. */
+/* Keep the last non-empty line the child prints (where tools put their
+ * verdict: resize2fs starts with a banner), reading everything so that
+ * the child never blocks on a full pipe. */
 static void
-read_first_line (int fd, char *out, size_t outlen)
+read_last_line (int fd, char *out, size_t outlen)
 {
-  char buf[4096];
+  char buf[4096], line[512];
   size_t have = 0;
-  bool done = false;
   ssize_t n;
 
   if (outlen)
     out[0] = '\0';
   while ((n = read (fd, buf, sizeof buf)) > 0 || (n == -1 && errno == EINTR)) {
-    for (ssize_t i = 0; i < n && !done && have + 1 < outlen; i++) {
-      if (buf[i] == '\n')
-        done = have > 0;
-      else {
-        out[have++] = buf[i];
-        out[have] = '\0';
+    for (ssize_t i = 0; i < n; i++) {
+      if (buf[i] != '\n') {
+        if (have + 1 < sizeof line)
+          line[have++] = buf[i];
+        continue;
+      }
+      if (have > 0) {
+        snprintf (out, outlen, "%.*s", (int) have, line);
+        have = 0;
       }
     }
   }
+  if (have > 0)
+    snprintf (out, outlen, "%.*s", (int) have, line);
 }
 
 /* posix_spawn, not fork: it runs no atfork handlers (gRPC registers
@@ -85,7 +90,7 @@ run_argv (char *out, size_t outlen, const char *const argv[])
     close (fds[0]);
     return -1;
   }
-  read_first_line (fds[0], out, outlen);
+  read_last_line (fds[0], out, outlen);
   close (fds[0]);
   while (waitpid (pid, &status, 0) == -1)
     if (errno != EINTR)

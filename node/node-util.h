@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 /* Run PROG with the NULL-terminated arguments after it, stdin from
- * /dev/null.  The first line the program printed (stdout or stderr) is
+ * /dev/null.  The last line the program printed (stdout or stderr) is
  * left in OUT, without its newline.  Returns the exit status, or -1 if
  * it could not be run or died of a signal. */
 int run (char *out, size_t outlen, const char *prog, ...)

@@ -199,6 +199,7 @@ int
 main (int argc, char **argv)
 {
   const char *endpoint = getenv ("CSI_ENDPOINT");
+  int r;
 
   if (argc > 1) {
     fprintf (stderr, "usage: CSI_ENDPOINT=unix:///PATH.sock sealvol-csi-node\n");
@@ -211,5 +212,9 @@ main (int argc, char **argv)
   if (read_config (argv[0]) == -1)
     return 2;
   umask (077);
-  return csi_serve (endpoint, methods, sizeof methods / sizeof methods[0]) == 0 ? 0 : 1;
+  r = csi_serve (endpoint, methods, sizeof methods / sizeof methods[0]);
+  /* _exit: gRPC may still have threads for clients that did not hang up,
+   * and C++ static destructors must not run under them. */
+  fflush (NULL);
+  _exit (r == 0 ? 0 : 1);
 }
