@@ -472,7 +472,12 @@ acquire_volume (const char *name)
   for (sv = volumes; sv; sv = sv->next)
     if (strcmp (sv->name, name) == 0)
       break;
-  if (sv == NULL && (sv = calloc (1, sizeof *sv)) != NULL) {
+  /* Shared with older connections: if "sealvol volume resize" grew it
+   * since, this connection gets the new size (nbdkit asks once, after
+   * open; the older ones keep theirs). */
+  if (sv)
+    sv_volume_refresh (sv->vol);
+  else if ((sv = calloc (1, sizeof *sv)) != NULL) {
     sv->vol = sv_volume_open (tenant, name, 0, sv_io_new (io_name));
     if (sv->vol == NULL) {
       free (sv);

@@ -1,7 +1,8 @@
 /* sealvol CLI: service types and tenant caps (issue 4).
  *
  * volume create checks its --service-type against ROOT/service-types.conf
- * and the tenant's capacity and volume-count caps; volume
+ * and the tenant's capacity and volume-count caps, volume resize the
+ * capacity cap; volume
  * set-service-type changes a volume's type in its authenticated
  * superblock, and a serving nbdkit picks the change up within a second.
  */
@@ -40,29 +41,41 @@ cli_check_service_type (const struct options *o, const char *type)
   return r;
 }
 
+int
+cli_volume_size (const struct sv_tenant *t, const char *volume,
+                 uint64_t *size)
+{
+  struct sv_volume *v = sv_volume_open (t, volume, SV_OPEN_INFO, NULL);
+
+  if (v == NULL)
+    return -1;
+  *size = sv_volume_size (v);
+  sv_volume_close (v);
+  return 0;
+}
+
 /* Sum of the sizes and number of the tenant's volumes. */
 static int
 tenant_usage (const struct sv_tenant *t, uint64_t *bytes, uint64_t *count)
 {
   char **names = sv_tenant_volume_names (t);
+  uint64_t size;
 
   if (names == NULL)
     return -1;
   *bytes = *count = 0;
-  for (char **n = names; *n; n++) {
-    struct sv_volume *v = sv_volume_open (t, *n, SV_OPEN_INFO, NULL);
-    if (v == NULL)
-      continue;
-    *bytes += sv_volume_size (v);
-    (*count)++;
-    sv_volume_close (v);
-  }
+  for (char **n = names; *n; n++)
+    if (cli_volume_size (t, *n, &size) == 0) {
+      *bytes += size;
+      (*count)++;
+    }
   sv_free_names (names);
   return 0;
 }
 
 int
-cli_check_tenant_caps (const struct sv_tenant *t, uint64_t new_size)
+cli_check_tenant_caps (const struct sv_tenant *t, uint64_t more_bytes,
+                       bool new_volume)
 {
   struct sv_tenant_caps caps;
   uint64_t used, count;
@@ -78,14 +91,14 @@ cli_check_tenant_caps (const struct sv_tenant *t, uint64_t new_size)
   if (tenant_usage (t, &used, &count) == -1)
     return -1;
   errno = EDQUOT;
-  if (caps.volumes && count + 1 > caps.volumes) {
+  if (new_volume && caps.volumes && count + 1 > caps.volumes) {
     sv_error ("tenant %s already has %" PRIu64 " volumes, its cap is %"
               PRIu64, t->name, count, caps.volumes);
     return -1;
   }
-  if (caps.capacity && used + new_size > caps.capacity) {
+  if (caps.capacity && used + more_bytes > caps.capacity) {
     sv_error ("tenant %s would have %" PRIu64 " bytes of volumes, its "
-              "capacity cap is %" PRIu64, t->name, used + new_size,
+              "capacity cap is %" PRIu64, t->name, used + more_bytes,
               caps.capacity);
     return -1;
   }

@@ -39,6 +39,7 @@ static const char usage_text[] =
   "[--io uring|sync] [--foreground]\n"
   "  volume create TENANT/VOL --size SIZE [--cipher CIPHER] "
   "[--service-type NAME]\n"
+  "  volume resize TENANT/VOL --size SIZE\n"
   "  volume delete TENANT/VOL\n"
   "  volume list TENANT [--json]\n"
   "  volume info TENANT/VOL [--json]\n"
@@ -187,20 +188,32 @@ open_tenant_with_key (const struct options *o, const char *tenant)
   return t;
 }
 
+/* --size of volume create and resize: required, and a size the format
+ * allows.  0, or the usage error's exit status. */
+static int
+parse_volume_size (const struct options *o, const char *cmd, uint64_t *size)
+{
+  if (o->size == NULL)
+    return usage_error ("%s: --size is required", cmd);
+  if (sv_parse_size (o->size, size) == -1)
+    return usage_error ("bad size '%s': expected a number with an optional "
+                        "K, M, G or T suffix", o->size);
+  if (!sv_volume_size_ok (*size))
+    return usage_error ("bad size '%s': must be a multiple of 4K, at least "
+                        "4K and at most 16T", o->size);
+  return 0;
+}
+
 static int
 parse_create_params (const struct options *o, struct sv_create_params *p)
 {
+  int r;
+
   memset (p, 0, sizeof *p);
   p->cipher = SV_CIPHER_AES_256_GCM;
   p->service_type = o->service_type;
-  if (o->size == NULL)
-    return usage_error ("%s: --size is required", "volume create");
-  if (sv_parse_size (o->size, &p->size) == -1)
-    return usage_error ("bad size '%s': expected a number with an optional "
-                        "K, M, G or T suffix", o->size);
-  if (p->size == 0 || p->size % 4096 || p->size > SV_MAX_SIZE)
-    return usage_error ("bad size '%s': must be a multiple of 4K, at least "
-                        "4K and at most 16T", o->size);
+  if ((r = parse_volume_size (o, "volume create", &p->size)) != 0)
+    return r;
   if (o->cipher && (p->cipher = sv_cipher_by_name (o->cipher)) == -1)
     return usage_error ("unknown cipher '%s': use aes-256-gcm, "
                         "xchacha20-poly1305 or aes-256-xts", o->cipher);
@@ -227,7 +240,7 @@ cmd_volume_create (const struct options *o, const char *tenant,
     return EXIT_FAILURE;
   if ((t = open_tenant_with_key (o, tenant)) == NULL)
     return EXIT_FAILURE;
-  if (cli_check_tenant_caps (t, p.size) == -1) {
+  if (cli_check_tenant_caps (t, p.size, true) == -1) {
     sv_tenant_free (t);
     return EXIT_FAILURE;
   }
@@ -239,6 +252,39 @@ cmd_volume_create (const struct options *o, const char *tenant,
   sv_format_size (p.size, human, sizeof human);
   printf ("created volume %s/%s (%s, %s)\n", tenant, volume, human,
           sv_cipher_name (p.cipher));
+  return EXIT_SUCCESS;
+}
+
+/* Grow only; the tenant's capacity cap counts the growth. */
+static int
+cmd_volume_resize (const struct options *o, const char *tenant,
+                   const char *volume)
+{
+  struct sv_tenant *t;
+  uint64_t size, now;
+  char human[32];
+  int r;
+
+  if (o->cipher || o->service_type || o->write_limit || o->json)
+    return usage_error ("%s: only --size applies here", "volume resize");
+  if ((r = parse_volume_size (o, "volume resize", &size)) != 0)
+    return r;
+  if ((t = open_tenant_with_key (o, tenant)) == NULL)
+    return EXIT_FAILURE;
+  if (cli_volume_size (t, volume, &now) == -1
+      || (size > now && cli_check_tenant_caps (t, size - now, false) == -1)
+      || sv_volume_resize (t, volume, size, &now) == -1) {
+    sv_tenant_free (t);
+    return EXIT_FAILURE;
+  }
+  sv_tenant_free (t);
+  sv_format_size (size, human, sizeof human);
+  if (now == size) {
+    printf ("volume %s/%s is already %s\n", tenant, volume, human);
+    return EXIT_SUCCESS;
+  }
+  audit_volume_event (o, tenant, "volume-resize", volume);
+  printf ("resized volume %s/%s to %s\n", tenant, volume, human);
   return EXIT_SUCCESS;
 }
 
@@ -478,6 +524,8 @@ dispatch_volume (const struct options *o, const char *verb, const char *arg,
   }
   if (strcmp (verb, "create") == 0)
     return cmd_volume_create (o, tenant, volume);
+  if (strcmp (verb, "resize") == 0)
+    return cmd_volume_resize (o, tenant, volume);
   if (strcmp (verb, "delete") == 0)
     return cmd_volume_delete (o, tenant, volume);
   if (strcmp (verb, "info") == 0)

@@ -42,7 +42,13 @@ struct sv_tenant *open_tenant_with_key (const struct options *o,
 /* cli-qos.c */
 struct sv_tenant;
 int cli_check_service_type (const struct options *o, const char *type);
-int cli_check_tenant_caps (const struct sv_tenant *t, uint64_t new_size);
+/* Would the tenant stay within its caps with more_bytes more of volumes,
+ * and one more volume if new_volume?  -1 (reported) if not. */
+int cli_check_tenant_caps (const struct sv_tenant *t, uint64_t more_bytes,
+                           bool new_volume);
+/* The size in a volume's superblock; -1 (reported) if it cannot open. */
+int cli_volume_size (const struct sv_tenant *t, const char *volume,
+                     uint64_t *size);
 int cmd_volume_set_service_type (const struct options *o, const char *tenant,
                                  const char *volume, const char *type);
 

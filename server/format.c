@@ -101,7 +101,7 @@ sv_superblock_decode (const uint8_t buf[SV_SUPERBLOCK_LEN],
                            ? SV_SLOT_LEN : 0))
     return *why = "unsupported block or slot size", -1;
   sb->size = get_le64 (buf + OFF_SIZE);
-  if (sb->size == 0 || sb->size > SV_MAX_SIZE || sb->size % SV_BLOCK_SIZE)
+  if (!sv_volume_size_ok (sb->size))
     return *why = "bad volume size", -1;
   memcpy (sb->tenant_id, buf + OFF_TENANT_ID, SV_ID_LEN);
   memcpy (sb->volume_id, buf + OFF_VOLUME_ID, SV_ID_LEN);
@@ -170,6 +170,12 @@ sv_derive_data_key (const struct sv_key *volume_key,
     return NULL;
   }
   return key;
+}
+
+bool
+sv_volume_size_ok (uint64_t size)
+{
+  return size != 0 && size % SV_BLOCK_SIZE == 0 && size <= SV_MAX_SIZE;
 }
 
 uint64_t

@@ -78,6 +78,10 @@ bool sv_superblock_mac_ok (const uint8_t buf[SV_SUPERBLOCK_LEN],
 void sv_superblock_wrap_context (const struct sv_superblock *sb,
                                  struct sv_wrap_context *wc);
 
+/* A volume size the format allows: whole blocks, at least one, at most
+ * SV_MAX_SIZE.  Create, resize and the superblock decoder all ask this. */
+bool sv_volume_size_ok (uint64_t size);
+
 /* Keys derived from the 64-byte volume key. */
 int sv_derive_mac_key (uint8_t mac_key[32], const struct sv_key *volume_key,
                        const uint8_t volume_id[SV_ID_LEN]);

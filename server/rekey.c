@@ -10,6 +10,9 @@
  *      (RENAME_EXCHANGE).
  *   5. The old key is destroyed (noise over its superblock, fsync), then
  *      the old files are removed.
+ * Steps 4 and 5 hold the live superblock's flock, after checking that the
+ * size is still the copy's: "volume resize" runs beside a server, so it
+ * does not wait for the volume lock, but it holds that flock throughout.
  * A crash before 4 leaves the old volume as it was; after 4, the new one.
  * Either way step 1 of the next run clears what is left.
  */
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -103,12 +107,71 @@ build_new_volume (const struct sv_tenant *t, const char *name,
   return r;
 }
 
+/* The live superblock, flocked, if the volume still has the copy's size;
+ * otherwise a resize since the copy was sized would be undone by the
+ * swap.  A resize that waits for the flock meanwhile finds the old
+ * superblock destroyed by then, and fails.  Close the fd to unlock. */
+static int
+lock_same_size (const struct sv_tenant *t, const char *name, const char *dir,
+                uint64_t size)
+{
+  uint8_t buf[SV_SUPERBLOCK_LEN];
+  struct sv_superblock sb;
+  const char *why;
+  char path[4096];
+  int fd;
+
+  snprintf (path, sizeof path, "%s/superblock", dir);
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd == -1 || flock (fd, LOCK_EX) == -1
+      || sv_read_all (fd, buf, sizeof buf, 0) == -1)
+    sv_error ("rekey of %s/%s: cannot lock its superblock: %m", t->name,
+              name);
+  else if (sv_superblock_decode (buf, &sb, &why) == 0 && sb.size == size)
+    return fd;
+  else {
+    errno = EBUSY;
+    sv_error ("rekey of %s/%s failed: the volume was resized meanwhile; it "
+              "is unchanged, run the rekey again", t->name, name);
+  }
+  if (fd >= 0)
+    close (fd);
+  return -1;
+}
+
+/* Steps 4 and 5; parent is the volumes directory. */
+static int
+swap_in (const struct sv_tenant *t, const char *name, const char *dir,
+         const char *tmpdir, const char *parent, uint64_t size)
+{
+  int fd = lock_same_size (t, name, dir, size);
+  int r = -1;
+
+  if (fd == -1) {
+    sv_volume_erase_dir (tmpdir);
+    return -1;
+  }
+  if (renameat2 (AT_FDCWD, tmpdir, AT_FDCWD, dir, RENAME_EXCHANGE) == -1
+      || sv_fsync_dir (parent) == -1) {
+    sv_error ("rekey of %s/%s: cannot swap in the new volume: %m", t->name,
+              name);
+    sv_volume_erase_dir (tmpdir);
+  }
+  else {
+    sv_fault_point ("rekey:after-swap");
+    r = sv_volume_erase_dir (tmpdir);     /* the old key and data */
+  }
+  close (fd);
+  return r;
+}
+
 int
 sv_volume_rekey (const struct sv_tenant *t, const char *name)
 {
   char *dir = sv_tenant_volume_dir (t, name), *tmpdir = NULL, *parent = NULL;
   struct sv_volume *from = NULL;
   uint32_t version = 0;
+  uint64_t size;
   int r = -1;
 
   if (dir == NULL || asprintf (&tmpdir, "%s/volumes/.%s.rekey", t->dir, name) == -1
@@ -119,6 +182,7 @@ sv_volume_rekey (const struct sv_tenant *t, const char *name)
   if ((from = sv_volume_open (t, name, 0, NULL)) == NULL)
     goto out;
   version = sv_volume_superblock (from)->volume_key_version + 1;
+  size = sv_volume_size (from);
   if (build_new_volume (t, name, tmpdir, from) == -1) {
     sv_error ("rekey of %s/%s failed; the volume is unchanged", t->name, name);
     sv_volume_close (from);
@@ -129,15 +193,7 @@ sv_volume_rekey (const struct sv_tenant *t, const char *name)
   sv_volume_close (from);
   from = NULL;
   sv_fault_point ("rekey:before-swap");
-  if (renameat2 (AT_FDCWD, tmpdir, AT_FDCWD, dir, RENAME_EXCHANGE) == -1
-      || sv_fsync_dir (parent) == -1) {
-    sv_error ("rekey of %s/%s: cannot swap in the new volume: %m", t->name,
-              name);
-    sv_volume_erase_dir (tmpdir);
-    goto out;
-  }
-  sv_fault_point ("rekey:after-swap");
-  r = sv_volume_erase_dir (tmpdir);     /* the old key and data */
+  r = swap_in (t, name, dir, tmpdir, parent, size);
   if (r == 0) {
     json_object *e = sv_audit_event ("volume-rekey", t->name);
     json_object_object_add (e, "volume", json_object_new_string (name));

@@ -26,9 +26,11 @@ struct sv_volume {
   unsigned flags;
   bool readonly;
   bool aead;
-  uint64_t nblocks;
+  _Atomic uint64_t nblocks;             /* grows when a resize is seen */
 
-  pthread_mutex_t sb_lock;              /* guards sb and superblock writes */
+  pthread_mutex_t sb_lock;              /* guards sb and superblock writes;
+                                         * the data path takes the size
+                                         * from nblocks, not sb.size */
   struct sv_superblock sb;
   struct sv_key *mac_key;
   struct sv_block_cipher *bc;

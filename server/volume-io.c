@@ -43,7 +43,9 @@ span_of (uint32_t count, uint64_t offset)
 static int
 check_range (const struct sv_volume *vol, uint32_t count, uint64_t offset)
 {
-  if (count == 0 || offset > vol->sb.size || count > vol->sb.size - offset) {
+  uint64_t size = sv_volume_size (vol);
+
+  if (count == 0 || offset > size || count > size - offset) {
     errno = EINVAL;
     return -1;
   }
@@ -735,7 +737,7 @@ extents_xts (struct sv_volume *vol, struct run *run)
 
   while (pos < run->hi) {
     off_t d = lseek (vol->data_fd, (off_t) pos, SEEK_DATA);
-    uint64_t data = d == -1 ? vol->sb.size : (uint64_t) d / BS * BS;
+    uint64_t data = d == -1 ? run->hi : (uint64_t) d / BS * BS;
     if (d == -1 && errno != ENXIO)
       return -1;
     if (data > pos) {

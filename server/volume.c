@@ -37,10 +37,12 @@ sv_volume_superblock (const struct sv_volume *vol)
   return &vol->sb;
 }
 
+/* nblocks, not sb.size: the data path reads it without a lock, and a
+ * served volume grows under it (take_new_size). */
 uint64_t
 sv_volume_size (const struct sv_volume *vol)
 {
-  return vol->sb.size;
+  return atomic_load (&vol->nblocks) * SV_BLOCK_SIZE;
 }
 
 uint64_t
@@ -103,19 +105,49 @@ create_sparse (const char *dir, const char *leaf, uint64_t size)
 }
 
 static int
+check_volume_name (const char *name)
+{
+  const char *why = sv_name_problem (name);
+
+  if (why == NULL)
+    return 0;
+  errno = EINVAL;
+  sv_error ("volume name '%s' %s", name, why);
+  return -1;
+}
+
+static int
+check_volume_size (uint64_t size)
+{
+  if (sv_volume_size_ok (size))
+    return 0;
+  errno = EINVAL;
+  sv_error ("size must be a multiple of 4K, at least 4K and at most 16T");
+  return -1;
+}
+
+/* "cannot VERB volume T/V: why", with advice where the filesystem cannot
+ * hold a file of the volume's size. */
+static void
+report_size_error (const char *verb, const char *tenant, const char *name)
+{
+  if (errno == EFBIG)
+    sv_error ("cannot %s volume %s/%s: the filesystem under the root "
+              "cannot hold a file this large (ext4 stops at 16T-4K; use "
+              "xfs for 16T volumes)", verb, tenant, name);
+  else
+    sv_error ("cannot %s volume %s/%s: %m", verb, tenant, name);
+}
+
+static int
 check_create_params (const struct sv_tenant *t, const char *name,
                      const struct sv_create_params *p)
 {
-  const char *why = sv_name_problem (name);
   const char *st = p->service_type ? p->service_type : "gp";
 
+  if (check_volume_name (name) == -1 || check_volume_size (p->size) == -1)
+    return -1;
   errno = EINVAL;
-  if (why)
-    return sv_error ("volume name '%s' %s", name, why), -1;
-  if (p->size == 0 || p->size % SV_BLOCK_SIZE)
-    return sv_error ("size must be a positive multiple of 4096 bytes"), -1;
-  if (p->size > SV_MAX_SIZE)
-    return sv_error ("size must be at most 16T"), -1;
   if (sv_cipher_name (p->cipher) == NULL)
     return sv_error ("unknown cipher"), -1;
   if (strlen (st) > SV_SERVICE_TYPE_MAX || sv_name_problem (st))
@@ -202,12 +234,7 @@ sv_volume_create_in (const struct sv_tenant *t, const char *dir,
       || (sv_cipher_is_aead (p->cipher)
           && create_sparse (dir, "meta", sv_meta_size (nblocks)) == -1)
       || write_new_superblock (dir, &sb, t, volume_key) == -1) {
-    if (errno == EFBIG)
-      sv_error ("cannot create volume %s/%s: the filesystem under the root "
-                "cannot hold a file this large (ext4 stops at 16T-4K; use "
-                "xfs for 16T volumes)", t->name, name);
-    else
-      sv_error ("cannot create volume %s/%s: %m", t->name, name);
+    report_size_error ("create", t->name, name);
     remove_volume_files (dir);
     return -1;
   }
@@ -310,9 +337,15 @@ load_superblock (struct sv_volume *vol, const struct sv_tenant *t)
          == NULL)
     return sv_error ("volume %s/%s: cannot set up the cipher", vol->tenant,
                      vol->name), -1;
+  vol->aead = sv_cipher_is_aead ((int) vol->sb.cipher);
+  atomic_store (&vol->nblocks, vol->sb.size / SV_BLOCK_SIZE);
   return 0;
 }
 
+/* A file must be at least as long as the volume needs.  Longer is
+ * allowed: "volume resize" grows the files before the superblock, so a
+ * resize cut short leaves them longer, and nothing past the volume's end
+ * is ever read. */
 static int
 check_file_size (struct sv_volume *vol, int fd, const char *what,
                  uint64_t expect)
@@ -321,10 +354,10 @@ check_file_size (struct sv_volume *vol, int fd, const char *what,
 
   if (fstat (fd, &st) == -1)
     return sv_error ("volume %s/%s: %s: %m", vol->tenant, vol->name, what), -1;
-  if ((uint64_t) st.st_size != expect) {
+  if ((uint64_t) st.st_size < expect) {
     errno = EINVAL;
     sv_error ("volume %s/%s: %s file is %jd bytes, expected %ju "
-              "(truncated or damaged); refusing to open",
+              "(truncated or damaged); refusing to use it",
               vol->tenant, vol->name, what, (intmax_t) st.st_size,
               (uintmax_t) expect);
     return -1;
@@ -372,20 +405,25 @@ read_disk_superblock (struct sv_volume *vol, struct sv_superblock *disk)
 }
 
 static int
-update_superblock_locked (struct sv_volume *vol, sb_change_fn change,
-                          const void *arg)
+lock_superblock (struct sv_volume *vol)
+{
+  if (flock (vol->sb_fd, LOCK_EX) == 0)
+    return 0;
+  sv_error ("volume %s/%s: cannot lock superblock: %m", vol->tenant,
+            vol->name);
+  return -1;
+}
+
+/* The read-modify-write itself; the caller holds sb_lock and the flock. */
+static int
+rewrite_superblock (struct sv_volume *vol, sb_change_fn change,
+                    const void *arg)
 {
   uint8_t buf[SV_SUPERBLOCK_LEN];
   struct sv_superblock disk;
-  int r = -1;
 
-  if (flock (vol->sb_fd, LOCK_EX) == -1) {
-    sv_error ("volume %s/%s: cannot lock superblock: %m", vol->tenant,
-              vol->name);
-    return -1;
-  }
   if (read_disk_superblock (vol, &disk) == -1)
-    goto out;
+    return -1;
   change (&disk, arg);
   disk.seq++;
   sv_superblock_encode (&disk, sv_key_bytes (vol->mac_key), buf);
@@ -393,10 +431,11 @@ update_superblock_locked (struct sv_volume *vol, sb_change_fn change,
       || fdatasync (vol->sb_fd) == -1) {
     sv_error ("volume %s/%s: cannot write superblock: %m", vol->tenant,
               vol->name);
-    goto out;
+    return -1;
   }
   /* Only the fields that change after open; the data path reads the
-   * others (size, ids, cipher, key version) without a lock. */
+   * others (ids, cipher, key version) without a lock.  The size changes
+   * only through take_new_size. */
   vol->sb.seq = disk.seq;
   vol->sb.flags = disk.flags;
   vol->sb.session = disk.session;
@@ -406,8 +445,18 @@ update_superblock_locked (struct sv_volume *vol, sb_change_fn change,
   memcpy (vol->sb.wrapped_key, disk.wrapped_key, SV_WRAPPED_KEY_LEN);
   memcpy (vol->sb.service_type, disk.service_type, sizeof disk.service_type);
   atomic_store (&vol->writes_mark, disk.writes_reserved);
-  r = 0;
- out:
+  return 0;
+}
+
+static int
+update_superblock_locked (struct sv_volume *vol, sb_change_fn change,
+                          const void *arg)
+{
+  int r;
+
+  if (lock_superblock (vol) == -1)
+    return -1;
+  r = rewrite_superblock (vol, change, arg);
   flock (vol->sb_fd, LOCK_UN);
   return r;
 }
@@ -488,13 +537,6 @@ volume_alloc_in (const struct sv_tenant *t, const char *name, const char *dir,
   return vol;
 }
 
-static struct sv_volume *
-volume_alloc (const struct sv_tenant *t, const char *name, unsigned flags,
-              struct sv_io_engine *io)
-{
-  return volume_alloc_in (t, name, NULL, flags, io);
-}
-
 static void
 volume_free (struct sv_volume *vol)
 {
@@ -517,6 +559,24 @@ volume_free (struct sv_volume *vol)
   free (vol);
 }
 
+/* Files and authenticated superblock only: for the commands that change
+ * the superblock beside a server (SV_OPEN_INFO | SV_OPEN_SB_WRITE) or
+ * destroy the volume (0: the exclusive lock, refused while served). */
+static struct sv_volume *
+open_header (const struct sv_tenant *t, const char *name, unsigned flags)
+{
+  struct sv_volume *vol;
+
+  if (check_volume_name (name) == -1
+      || (vol = volume_alloc_in (t, name, NULL, flags, NULL)) == NULL)
+    return NULL;
+  if (open_files (vol) == -1 || load_superblock (vol, t) == -1) {
+    volume_free (vol);
+    return NULL;
+  }
+  return vol;
+}
+
 struct sv_volume *
 sv_volume_open (const struct sv_tenant *t, const char *name, unsigned flags,
                 struct sv_io_engine *io)
@@ -529,21 +589,16 @@ sv_volume_open_in (const struct sv_tenant *t, const char *name,
                    const char *dir, unsigned flags, struct sv_io_engine *io)
 {
   struct sv_volume *vol;
-  const char *why = sv_name_problem (name);
 
-  if (why) {
+  if (check_volume_name (name) == -1) {
     if (io)
       io->free (io);
-    errno = EINVAL;
-    sv_error ("volume name '%s' %s", name, why);
     return NULL;
   }
   if ((vol = volume_alloc_in (t, name, dir, flags, io)) == NULL)
     return NULL;
   if (open_files (vol) == -1 || load_superblock (vol, t) == -1)
     goto fail;
-  vol->aead = sv_cipher_is_aead ((int) vol->sb.cipher);
-  vol->nblocks = vol->sb.size / SV_BLOCK_SIZE;
   /* Read-only opens (verify) judge slots like the next writer would. */
   vol->last_unclean = vol->sb.flags & SV_SB_OPEN ? vol->sb.session
     : vol->sb.last_unclean_session;
@@ -619,17 +674,15 @@ int
 sv_volume_set_service_type (const struct sv_tenant *t, const char *name,
                             const char *type)
 {
-  struct sv_volume *vol = volume_alloc (t, name,
-                                       SV_OPEN_INFO | SV_OPEN_SB_WRITE, NULL);
-  int r = -1;
+  struct sv_volume *vol = open_header (t, name,
+                                      SV_OPEN_INFO | SV_OPEN_SB_WRITE);
+  int r;
 
   if (vol == NULL)
     return -1;
-  if (open_files (vol) == 0 && load_superblock (vol, t) == 0) {
-    pthread_mutex_lock (&vol->sb_lock);
-    r = update_superblock_locked (vol, change_service_type, type);
-    pthread_mutex_unlock (&vol->sb_lock);
-  }
+  pthread_mutex_lock (&vol->sb_lock);
+  r = update_superblock_locked (vol, change_service_type, type);
+  pthread_mutex_unlock (&vol->sb_lock);
   volume_free (vol);
   return r;
 }
@@ -654,8 +707,8 @@ change_wrapping (struct sv_superblock *sb, const void *arg)
 int
 sv_volume_rewrap (const struct sv_tenant *t, const char *name)
 {
-  struct sv_volume *vol = volume_alloc (t, name,
-                                       SV_OPEN_INFO | SV_OPEN_SB_WRITE, NULL);
+  struct sv_volume *vol = open_header (t, name,
+                                      SV_OPEN_INFO | SV_OPEN_SB_WRITE);
   uint8_t wrapped[SV_WRAPPED_KEY_LEN];
   struct sv_wrap_context wc;
   struct sv_key *volume_key = NULL;
@@ -664,8 +717,6 @@ sv_volume_rewrap (const struct sv_tenant *t, const char *name)
 
   if (vol == NULL)
     return -1;
-  if (open_files (vol) == -1 || load_superblock (vol, t) == -1)
-    goto out;
   if (vol->sb.tenant_key_version == rw.version) {
     r = 0;
     goto out;
@@ -690,6 +741,27 @@ sv_volume_rewrap (const struct sv_tenant *t, const char *name)
   return r;
 }
 
+/* A served volume that "volume resize" grew.  Its files grew before its
+ * superblock did, so they are long enough (checked anyway); from now on
+ * requests may reach the new blocks.  Nothing else here depends on the
+ * size: the range locks and the metadata cache index pages modulo their
+ * own size, nonces count per session.  Connections opened earlier keep
+ * the size nbdkit asked for at their start, and never go past it.
+ * Caller holds sb_lock. */
+static int
+take_new_size (struct sv_volume *vol, uint64_t size)
+{
+  uint64_t nblocks = size / SV_BLOCK_SIZE;
+
+  if (check_file_size (vol, vol->data_fd, "data", size) == -1
+      || (vol->aead && check_file_size (vol, vol->meta_fd, "metadata",
+                                        sv_meta_size (nblocks)) == -1))
+    return -1;
+  vol->sb.size = size;
+  atomic_store (&vol->nblocks, nblocks);
+  return 0;
+}
+
 int
 sv_volume_refresh (struct sv_volume *vol)
 {
@@ -700,9 +772,12 @@ sv_volume_refresh (struct sv_volume *vol)
   flock (vol->sb_fd, LOCK_SH);
   r = read_disk_superblock (vol, &disk);
   flock (vol->sb_fd, LOCK_UN);
-  if (r == 0)
+  if (r == 0) {
     memcpy (vol->sb.service_type, disk.service_type,
             sizeof vol->sb.service_type);
+    if (disk.size > vol->sb.size)
+      r = take_new_size (vol, disk.size);
+  }
   pthread_mutex_unlock (&vol->sb_lock);
   return r;
 }
@@ -715,23 +790,130 @@ sv_volume_service_type (struct sv_volume *vol, char type[SV_SERVICE_TYPE_MAX + 1
   pthread_mutex_unlock (&vol->sb_lock);
 }
 
+/* ---- resize ---- */
+
+static void
+change_size (struct sv_superblock *sb, const void *size)
+{
+  sb->size = *(const uint64_t *) size;
+}
+
+/* Grow one file of the volume from `from` bytes, its length under the
+ * superblock on disk, to `to`, durably.  Cutting it back to `from` first
+ * turns whatever a resize cut short left past the old end into a hole, so
+ * the new blocks read as zeros (holes in data, empty slots in meta).  The
+ * cut never reaches a byte a server uses: it serves at most `from`. */
+static int
+grow_file (struct sv_volume *vol, const char *leaf, const char *what,
+           uint64_t from, uint64_t to)
+{
+  int fd = open_in (vol->dir, leaf, O_WRONLY, 0);
+  int r = -1;
+
+  if (fd == -1) {
+    sv_error ("volume %s/%s: cannot open %s file: %m", vol->tenant,
+              vol->name, what);
+    return -1;
+  }
+  if (check_file_size (vol, fd, what, from) == 0) {
+    if (ftruncate (fd, (off_t) from) == -1 || ftruncate (fd, (off_t) to) == -1
+        || fsync (fd) == -1)
+      report_size_error ("grow", vol->tenant, vol->name);
+    else
+      r = 0;
+  }
+  close (fd);
+  return r;
+}
+
+static int
+refuse_shrink (struct sv_volume *vol, uint64_t size, uint64_t want)
+{
+  char now[32], asked[32];
+
+  sv_format_size (size, now, sizeof now);
+  sv_format_size (want, asked, sizeof asked);
+  errno = EINVAL;
+  sv_error ("volume %s/%s is %s; cannot shrink it to %s (resize only "
+            "grows volumes)", vol->tenant, vol->name, now, asked);
+  return -1;
+}
+
+/* Files first, superblock last, each step durable before the next: a
+ * crash before the superblock write leaves the old size over longer
+ * files, which opens and reads as before; after it, the new size over
+ * files already long enough.  Caller holds sb_lock and the flock, which
+ * every superblock update takes, so a concurrent resize or a server's own
+ * update waits, and a server never sees the new size before the files. */
+static int
+resize_flocked (struct sv_volume *vol, uint64_t size, uint64_t *old_size)
+{
+  struct sv_superblock disk;
+  uint64_t from;
+
+  if (read_disk_superblock (vol, &disk) == -1)
+    return -1;
+  *old_size = from = disk.size;
+  if (size == from)
+    return 0;                   /* done already: idempotent */
+  if (size < from)
+    return refuse_shrink (vol, from, size);
+  if (grow_file (vol, "data", "data", from, size) == -1)
+    return -1;
+  sv_fault_point ("resize:after-data");
+  if (vol->aead
+      && grow_file (vol, "meta", "metadata",
+                    sv_meta_size (from / SV_BLOCK_SIZE),
+                    sv_meta_size (size / SV_BLOCK_SIZE)) == -1)
+    return -1;
+  sv_fault_point ("resize:before-superblock");
+  return rewrite_superblock (vol, change_size, &size);
+}
+
+int
+sv_volume_resize (const struct sv_tenant *t, const char *name, uint64_t size,
+                  uint64_t *old_size)
+{
+  unsigned flags = SV_OPEN_INFO | SV_OPEN_SB_WRITE;
+  struct sv_volume *vol;
+  int r = -1;
+
+  if (check_volume_size (size) == -1
+      || (vol = open_header (t, name, flags)) == NULL)
+    return -1;
+  pthread_mutex_lock (&vol->sb_lock);
+  if (lock_superblock (vol) == 0) {
+    r = resize_flocked (vol, size, old_size);
+    flock (vol->sb_fd, LOCK_UN);
+  }
+  pthread_mutex_unlock (&vol->sb_lock);
+  volume_free (vol);
+  return r;
+}
+
 /* ---- delete ---- */
 
 /* Crypto-erase: the wrapped key goes first and durably, so a crash after
- * this point leaves a volume nobody can open; only then the bulk. */
+ * this point leaves a volume nobody can open; only then the bulk.  Under
+ * the superblock's flock, so that a command updating the superblock
+ * beside us (resize, set-service-type) cannot write the key back after. */
 static int
 destroy_wrapped_key (struct sv_volume *vol)
 {
   uint8_t noise[SV_SUPERBLOCK_LEN];
+  int r = 0;
 
+  if (lock_superblock (vol) == -1)
+    return -1;
   randombytes_buf (noise, sizeof noise);
   if (sv_write_all (vol->sb_fd, noise, sizeof noise, 0) == -1
       || fsync (vol->sb_fd) == -1) {
     sv_error ("volume %s/%s: cannot overwrite the wrapped key: %m",
               vol->tenant, vol->name);
-    return -1;
+    r = -1;
   }
-  return 0;
+  flock (vol->sb_fd, LOCK_UN);
+  return r;
 }
 
 /* Crypto-erase the volume files in dir whatever their state: noise over
@@ -763,14 +945,8 @@ sv_volume_delete (const struct sv_tenant *t, const char *name)
 
   /* Opening proves the key and takes the exclusive lock, so a served
    * volume is never deleted under its server. */
-  vol = volume_alloc (t, name, 0, NULL);
-  if (vol == NULL)
+  if ((vol = open_header (t, name, 0)) == NULL)
     return -1;
-  if (sv_name_problem (name) || open_files (vol) == -1
-      || load_superblock (vol, t) == -1) {
-    volume_free (vol);
-    return -1;
-  }
   r = destroy_wrapped_key (vol);
   sv_fault_point ("delete:after-key-destroyed");
   if (r == 0) {

@@ -77,10 +77,19 @@ int64_t sv_volume_verify (struct sv_volume *vol, sv_bad_block_fn fn,
 
 /* Change a volume's service type in its authenticated superblock; safe
  * while nbdkit serves the volume, which picks it up via sv_volume_refresh
- * (re-read the superblock from disk and take the service type). */
+ * (re-read the superblock from disk, take the service type and a size
+ * that grew). */
 int sv_volume_set_service_type (const struct sv_tenant *t, const char *name,
                                 const char *type);
 int sv_volume_refresh (struct sv_volume *vol);
+
+/* Grow a volume to size bytes (a multiple of 4096, at most 16 TiB); safe
+ * while nbdkit serves it.  *old_size gets the size before.  The same size
+ * is a no-op, a smaller one is refused (-1, reported).  A server gives
+ * the new size to connections opened after (sv_volume_refresh); the new
+ * blocks read as zeros. */
+int sv_volume_resize (const struct sv_tenant *t, const char *name,
+                      uint64_t size, uint64_t *old_size);
 
 /* Key rotation: re-wrap a volume's key from the tenant's key to its next
  * key (refuses a volume in use). */

@@ -74,6 +74,9 @@ test_superblock (void)
   sb.size = (UINT64_C (16) << 40) + 4096;       /* over 16 TiB */
   sv_superblock_encode (&sb, key, buf);
   CHECK (sv_superblock_decode (buf, &back, &why) == -1);
+  CHECK (sv_volume_size_ok (4096) && sv_volume_size_ok (UINT64_C (16) << 40));
+  CHECK (!sv_volume_size_ok (0) && !sv_volume_size_ok (4095)
+         && !sv_volume_size_ok ((UINT64_C (16) << 40) + 4096));
 }
 
 static void
