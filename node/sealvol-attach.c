@@ -60,8 +60,8 @@ static _Atomic int64_t export_size;
 static atomic_bool flush_each;
 static atomic_bool detaching;   /* .destroy runs: SIGHUP must not reconnect */
 
-/* A request's patience: it fails with EIO once the server has been away
- * for --timeout seconds. */
+/* Seconds on CLOCK_MONOTONIC: a request's deadline is its start plus
+ * --timeout. */
 static double
 monotonic (void)
 {
@@ -117,11 +117,8 @@ ensure_connected (struct conn *c, double deadline)
     return 0;
   disconnect (c);
   for (;;) {
-    if ((c->h = connect_once ()) != NULL) {
-      fprintf (stderr, "sealvol-attach: connection %d: connected to the server\n",
-               (int) (c - conns));
+    if ((c->h = connect_once ()) != NULL)
       return 0;
-    }
     if (monotonic () >= deadline) {
       fprintf (stderr, "sealvol-attach: server unreachable for %d s: %s\n",
                timeout_s, nbd_get_error ());
@@ -248,11 +245,15 @@ static int
 request_on (struct conn *c, enum op op, void *buf, size_t len, off_t off,
             double deadline)
 {
+  bool lost = false;
   int err;
 
   for (;;) {
     if (ensure_connected (c, deadline) == -1)
       return -EIO;
+    if (lost)
+      fprintf (stderr, "sealvol-attach: connection %d: reconnected\n",
+               (int) (c - conns));
     if (issue (c->h, op, buf, len, off) == 0)
       return 0;
     if (!connection_lost (c)) {
@@ -262,6 +263,7 @@ request_on (struct conn *c, enum op op, void *buf, size_t len, off_t off,
     fprintf (stderr, "sealvol-attach: connection %d lost (%s); reconnecting\n",
              (int) (c - conns), nbd_get_error ());
     disconnect (c);
+    lost = true;
   }
 }
 

@@ -153,3 +153,114 @@ PYEOF
     done
     fail "write was not acknowledged"
 }
+
+# certs ARGS...: scripts/sealvol-certs, quiet unless it fails.
+certs () {
+    bash "$top_srcdir/scripts/sealvol-certs" "$@" >/dev/null || fail "sealvol-certs $*"
+}
+
+free_port () {
+    $PY -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+declare -A PORT PID
+
+# start_tcp NAME [nbdkit options...] -- [plugin parameters...]
+# Serve the sealvol plugin on 127.0.0.1 at a free port (PORT[NAME],
+# PID[NAME]); log in $TMP/NAME.log.  Stopped at exit.
+start_tcp () {
+    local name=$1 log=$TMP/$1.log pidf=$TMP/$1.pid port pid attempt
+    local opts=() params=()
+    shift
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
+    [ $# -gt 0 ] && shift
+    params=("$@")
+    for attempt in 1 2 3; do
+        port=$(free_port)
+        rm -f "$pidf"
+        nbdkit -f -v -i 127.0.0.1 -p "$port" -P "$pidf" "${opts[@]}" \
+            "$SEALVOL_PLUGIN" root="$ROOT" "${params[@]}" 2>>"$log" &
+        pid=$!
+        cleanup_fn "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
+        for _ in $(seq 100); do
+            if [ -s "$pidf" ]; then
+                PORT[$name]=$port PID[$name]=$pid
+                return 0
+            fi
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -0 "$pid" 2>/dev/null && fail "nbdkit ($name) wrote no pidfile"
+        wait "$pid" 2>/dev/null || true
+        grep -q "Address already in use" "$log" ||
+            fail "nbdkit ($name) did not start (try $attempt): $(tail -3 "$log")"
+    done
+    fail "nbdkit ($name): no free port after 3 tries"
+}
+
+stop_tcp () {
+    kill "${PID[$1]}" 2>/dev/null || true
+    wait "${PID[$1]}" 2>/dev/null || true
+}
+
+is_mounted () { grep -q "^[^ ]* $1 fuse" /proc/mounts; }
+
+# start_attach FILE URI [sealvol-attach options...]: expose the export as
+# FILE (created empty) with sealvol-attach in the background, and return
+# once FILE is mounted.  Sets ATTACH_PID; its stderr is FILE.log.
+# Detached at exit.
+start_attach () {
+    local file=$1 uri=$2
+    shift 2
+    touch "$file"
+    "$top_builddir/sealvol-attach" "$@" "$uri" "$file" 2>"$file.log" &
+    ATTACH_PID=$!
+    cleanup_fn "fusermount3 -u $file 2>/dev/null; kill $ATTACH_PID 2>/dev/null"
+    for _ in $(seq 100); do
+        is_mounted "$file" && return 0
+        kill -0 $ATTACH_PID 2>/dev/null || fail "sealvol-attach exited: $(cat "$file.log")"
+        sleep 0.1
+    done
+    fail "sealvol-attach did not mount $file"
+}
+
+# loop_ext4 FILE: a loop device on FILE (LOOP) holding a fresh ext4,
+# mounted on $TMP/mnt.  Both undone at exit.
+loop_ext4 () {
+    LOOP=$(losetup -f --show "$1")
+    cleanup_fn "losetup -d $LOOP 2>/dev/null"
+    mkfs.ext4 -q "$LOOP"
+    mkdir -p "$TMP/mnt"
+    mount "$LOOP" "$TMP/mnt"
+    cleanup_fn "umount $TMP/mnt 2>/dev/null"
+}
+
+# remount_check SUMS WHEN: unmount $TMP/mnt, mount it read-only again and
+# check the md5sum list SUMS there; then unmount and free LOOP.
+remount_check () {
+    umount "$TMP/mnt"
+    mount -o ro "$LOOP" "$TMP/mnt"
+    (cd "$TMP/mnt" && md5sum -c --quiet "$1") || fail "files differ $2"
+    umount "$TMP/mnt"
+    losetup -d "$LOOP"
+}
+
+# make_pki USER: in $P ($TMP/pki) a server CA and, signed by it, the
+# server's certificate for 127.0.0.1 and localhost ($P/server, checking
+# client certificates against acme's CA); client CAs and certificates for
+# acme and bravo ($P/acme, $P/bravo, both trusting the server CA); and
+# the PSK files server.psk and wrong.psk: USER with two different keys.
+make_pki () {
+    P=$TMP/pki
+    mkdir -p "$P"
+    certs ca "$P/server-ca" --cn "sealvol test server CA"
+    certs ca "$P/acme-ca" --cn "acme client CA"
+    certs ca "$P/bravo-ca" --cn "bravo client CA"
+    certs server "$P/server-ca" "$P/server" 127.0.0.1 localhost \
+        --client-ca "$P/acme-ca/ca-cert.pem"
+    certs client "$P/acme-ca" "$P/acme" acme-client --server-ca "$P/server-ca/ca-cert.pem"
+    certs client "$P/bravo-ca" "$P/bravo" bravo-client --server-ca "$P/server-ca/ca-cert.pem"
+    certs psk "$P/server.psk" "$1"
+    certs psk "$P/wrong.psk" "$1"
+}

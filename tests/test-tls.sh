@@ -32,56 +32,7 @@ requires nbdcopy --version
 requires qemu-img --version
 requires $PY -c 'import nbd'
 
-CERTS="bash $top_srcdir/scripts/sealvol-certs"
-P=$TMP/pki
-mkdir -p "$P"
-certs () { $CERTS "$@" >/dev/null || fail "sealvol-certs $*"; }
-
 # ------------------------------------------------------------------ helpers
-
-free_port () {
-    $PY -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-declare -A PORT PID
-
-# start_tcp NAME [nbdkit options...] -- [plugin parameters...]
-# Serve on 127.0.0.1 at a free port (PORT[NAME]); log in $TMP/NAME.log.
-start_tcp () {
-    local name=$1 log=$TMP/$1.log pidf=$TMP/$1.pid port pid attempt
-    local opts=() params=()
-    shift
-    while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
-    [ $# -gt 0 ] && shift
-    params=("$@")
-    for attempt in 1 2 3; do
-        port=$(free_port)
-        rm -f "$pidf"
-        nbdkit -f -v -i 127.0.0.1 -p "$port" -P "$pidf" "${opts[@]}" \
-            "$SEALVOL_PLUGIN" root="$ROOT" "${params[@]}" 2>>"$log" &
-        pid=$!
-        cleanup_fn "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
-        for _ in $(seq 100); do
-            if [ -s "$pidf" ]; then
-                PORT[$name]=$port PID[$name]=$pid
-                return 0
-            fi
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -0 "$pid" 2>/dev/null && fail "nbdkit ($name) wrote no pidfile"
-        wait "$pid" 2>/dev/null || true
-        grep -q "Address already in use" "$log" ||
-            fail "nbdkit ($name) did not start (try $attempt): $(tail -3 "$log")"
-    done
-    fail "nbdkit ($name): no free port after 3 tries"
-}
-
-stop_tcp () {
-    kill "${PID[$1]}" 2>/dev/null || true
-    wait "${PID[$1]}" 2>/dev/null || true
-}
 
 # refused LABEL URI [noverify]: a libnbd client must be refused.  It first
 # asks for the export list (which must fail), then connects and tries to
@@ -147,23 +98,20 @@ export_names () {
 
 # ------------------------------------------------------------ certificates
 
-certs ca "$P/server-ca" --cn "sealvol test server CA"
-certs ca "$P/acme-ca" --cn "acme client CA"
-certs ca "$P/bravo-ca" --cn "bravo client CA"
+# The server CA, $P/server, $P/acme, $P/bravo, server.psk and wrong.psk
+# (alice with another key): see make_pki in functions.sh.
+make_pki alice
 certs ca "$P/rogue-ca" --cn "rogue CA"
 SERVER_CA=$P/server-ca/ca-cert.pem
 ACME_CA=$P/acme-ca/ca-cert.pem
 
 # Server dirs: ca-cert.pem is acme's client CA (for --tls-verify-peer).
-certs server "$P/server-ca" "$P/server" 127.0.0.1 localhost --client-ca "$ACME_CA"
 certs server "$P/rogue-ca" "$P/server-rogue" 127.0.0.1 localhost --client-ca "$ACME_CA"
 certs server "$P/server-ca" "$P/server-expired" 127.0.0.1 localhost --client-ca "$ACME_CA" --expired
 certs server "$P/server-ca" "$P/server-future" 127.0.0.1 localhost --client-ca "$ACME_CA" --not-yet-valid
 certs server "$P/server-ca" "$P/server-wrongname" storage.example.invalid --client-ca "$ACME_CA"
 
 # Client dirs: ca-cert.pem is the server CA.
-certs client "$P/acme-ca" "$P/acme" acme-client --server-ca "$SERVER_CA"
-certs client "$P/bravo-ca" "$P/bravo" bravo-client --server-ca "$SERVER_CA"
 certs client "$P/acme-ca" "$P/acme-expired" acme-client --server-ca "$SERVER_CA" --expired
 # acme's own certificate, but trusting another CA for the server.
 mkdir "$P/acme-othertrust" "$P/nocert"
@@ -179,8 +127,6 @@ cp "$SERVER_CA" "$P/nocert/ca-cert.pem"
 
 # PSKs: the server knows alice; wrong.psk is alice with another key;
 # mallory.psk is alice's key under an unknown user name.
-certs psk "$P/server.psk" alice
-certs psk "$P/wrong.psk" alice
 sed 's/^alice:/mallory:/' "$P/server.psk" >"$P/mallory.psk"
 chmod 0600 "$P/mallory.psk"
 [ "$(stat -c %a "$P/server.psk")" = 600 ] || fail "PSK file is not mode 0600"
