@@ -67,18 +67,6 @@ call_free (struct csi_call *call)
   }
 }
 
-grpc_status_code
-csi_fail (struct csi_status *st, grpc_status_code code, const char *fmt, ...)
-{
-  va_list ap;
-
-  va_start (ap, fmt);
-  vsnprintf (st->message, sizeof st->message, fmt, ap);
-  va_end (ap);
-  st->code = code;
-  return code;
-}
-
 /* ---- the completion queue ---- */
 
 static grpc_completion_queue *cq;

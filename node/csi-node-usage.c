@@ -8,6 +8,7 @@
 #include <sys/statvfs.h>
 
 #include "csi-node.h"
+#include "csi-request.h"
 #include "node-attach.h"
 #include "node-util.h"
 

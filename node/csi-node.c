@@ -6,7 +6,6 @@
  */
 #include <config.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,225 +16,9 @@
 #include <unistd.h>
 
 #include "csi-node.h"
+#include "csi-request.h"
 #include "node-attach.h"
 #include "node-util.h"
-
-typedef Csi__V1__VolumeCapability__AccessMode__Mode access_mode;
-
-/* ---- checking requests ---- */
-
-grpc_status_code
-require_field (const char *value, const char *field, struct csi_status *st)
-{
-  if (value == NULL || value[0] == '\0')
-    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "%s is required", field);
-  return GRPC_STATUS_OK;
-}
-
-grpc_status_code
-require_path (const char *value, const char *field, struct csi_status *st)
-{
-  if (require_field (value, field, st) != GRPC_STATUS_OK)
-    return st->code;
-  if (value[0] != '/')
-    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "%s must be an absolute path", field);
-  return GRPC_STATUS_OK;
-}
-
-/* What a VolumeCapability asks for, and a fingerprint to compare two of
- * them (mount flags included: they are compared, never printed). */
-struct capability {
-  bool block;
-  const char *fs_type;          /* mount: "ext4" or "xfs" */
-  bool fs_type_given;
-  bool readonly_mode;
-  bool multi_node;
-  char fingerprint[4608];
-};
-
-static grpc_status_code
-check_access_mode (const Csi__V1__VolumeCapability *c, struct capability *cap,
-                   struct csi_status *st)
-{
-  access_mode mode = c->access_mode ? c->access_mode->mode : 0;
-
-  switch (mode) {
-  case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_WRITER:
-  case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_SINGLE_WRITER:
-  case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_MULTI_WRITER:
-    return GRPC_STATUS_OK;
-  case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_READER_ONLY:
-    cap->readonly_mode = true;
-    return GRPC_STATUS_OK;
-  case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__MULTI_NODE_READER_ONLY:
-    cap->readonly_mode = cap->multi_node = true;
-    return GRPC_STATUS_OK;
-  case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__MULTI_NODE_SINGLE_WRITER:
-  case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__MULTI_NODE_MULTI_WRITER:
-    return csi_fail (st, GRPC_STATUS_FAILED_PRECONDITION,
-                     "access mode %d is not supported: a sealvol volume is written "
-                     "by one node at a time", (int) mode);
-  default:
-    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
-                     "volume_capability.access_mode is required");
-  }
-}
-
-static grpc_status_code
-check_mount (const Csi__V1__VolumeCapability__MountVolume *m, struct capability *cap,
-             struct csi_status *st)
-{
-  size_t used;
-
-  cap->fs_type_given = m->fs_type[0] != '\0';
-  cap->fs_type = cap->fs_type_given ? m->fs_type : "ext4";
-  if (strcmp (cap->fs_type, "ext4") != 0 && strcmp (cap->fs_type, "xfs") != 0)
-    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
-                     "fs_type %.32s is not supported (ext4 or xfs)", m->fs_type);
-  used = (size_t) snprintf (cap->fingerprint, sizeof cap->fingerprint, "mount %s %s",
-                            cap->fs_type, m->volume_mount_group);
-  for (size_t i = 0; i < m->n_mount_flags && used < sizeof cap->fingerprint; i++)
-    used += (size_t) snprintf (cap->fingerprint + used, sizeof cap->fingerprint - used,
-                               ",%s", m->mount_flags[i]);
-  if (used >= sizeof cap->fingerprint)
-    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "mount_flags are too long");
-  return GRPC_STATUS_OK;
-}
-
-static grpc_status_code
-parse_capability (const Csi__V1__VolumeCapability *c, struct capability *cap,
-                  struct csi_status *st)
-{
-  memset (cap, 0, sizeof *cap);
-  if (c == NULL)
-    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "volume_capability is required");
-  if (check_access_mode (c, cap, st) != GRPC_STATUS_OK)
-    return st->code;
-  switch (c->access_type_case) {
-  case CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_BLOCK:
-    cap->block = true;
-    strcpy (cap->fingerprint, "block");
-    break;
-  case CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_MOUNT:
-    if (check_mount (c->mount, cap, st) != GRPC_STATUS_OK)
-      return st->code;
-    break;
-  default:
-    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
-                     "volume_capability needs block or mount");
-  }
-  snprintf (cap->fingerprint + strlen (cap->fingerprint),
-            sizeof cap->fingerprint - strlen (cap->fingerprint), " mode=%d",
-            (int) c->access_mode->mode);
-  return GRPC_STATUS_OK;
-}
-
-/* Every protobuf-c map entry has this layout, whatever its message. */
-struct map_entry {
-  ProtobufCMessage base;
-  char *key;
-  char *value;
-};
-
-static const char *
-map_get (size_t n, void *entries, const char *key)
-{
-  struct map_entry **e = entries;
-
-  for (size_t i = 0; i < n; i++)
-    if (strcmp (e[i]->key, key) == 0)
-      return e[i]->value;
-  return NULL;
-}
-
-/* Names that go into a URI and a command line: a fixed character set. */
-static bool
-safe_name (const char *s, const char *extra)
-{
-  if (s == NULL || *s == '\0' || *s == '.' || *s == '-' || strlen (s) > 253)
-    return false;
-  for (; *s; s++)
-    if (!isalnum ((unsigned char) *s) && strchr (extra, *s) == NULL)
-      return false;
-  return true;
-}
-
-/* Copies of the request's strings that parse_remote cuts up. */
-struct remote_strings {
-  char host[256];
-  char user[64];
-};
-
-static bool
-all_digits (const char *s)
-{
-  return *s && strspn (s, "0123456789") == strlen (s);
-}
-
-static grpc_status_code
-parse_server (const char *server, struct remote *r, struct remote_strings *buf,
-              struct csi_status *st)
-{
-  char *colon;
-
-  snprintf (buf->host, sizeof buf->host, "%s", server);
-  colon = strrchr (buf->host, ':');
-  if (colon == NULL || !all_digits (colon + 1))
-    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "server must be HOST:PORT");
-  *colon = '\0';
-  r->host = buf->host;
-  r->port = colon + 1;
-  if (!safe_name (r->host, ".-"))
-    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "bad server host name");
-  return GRPC_STATUS_OK;
-}
-
-/* The PSK file's user name, which libnbd needs in the URI. */
-static grpc_status_code
-parse_psk_user (const char *psk, struct remote *r, struct remote_strings *buf,
-                struct csi_status *st)
-{
-  size_t n = strcspn (psk, ":");
-
-  if (n == 0 || n >= sizeof buf->user || psk[n] != ':')
-    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "secret psk must be USER:HEXKEY");
-  memcpy (buf->user, psk, n);
-  buf->user[n] = '\0';
-  if (!safe_name (buf->user, "._-"))
-    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "secret psk must be USER:HEXKEY");
-  r->psk_user = buf->user;
-  return GRPC_STATUS_OK;
-}
-
-/* volume_context and secrets -> where the volume is and how to prove
- * who we are. */
-static grpc_status_code
-parse_remote (const Csi__V1__NodeStageVolumeRequest *req, struct remote *r,
-              struct remote_strings *buf, struct csi_status *st)
-{
-  const char *server = map_get (req->n_volume_context, req->volume_context, "server");
-  const char *psk = map_get (req->n_secrets, req->secrets, "psk");
-
-  memset (r, 0, sizeof *r);
-  r->export = map_get (req->n_volume_context, req->volume_context, "volume");
-  if (server == NULL || r->export == NULL
-      || map_get (req->n_volume_context, req->volume_context, "tenant") == NULL)
-    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
-                     "volume_context needs server, tenant and volume");
-  if (!safe_name (r->export, "._-"))
-    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "bad volume name");
-  if (parse_server (server, r, buf, st) != GRPC_STATUS_OK
-      || (psk && parse_psk_user (psk, r, buf, st) != GRPC_STATUS_OK))
-    return st->code;
-  if (psk == NULL && map_get (req->n_secrets, req->secrets, "ca-cert") == NULL)
-    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
-                     "secrets need ca-cert (or psk) to authenticate the storage host");
-  if (!map_get (req->n_secrets, req->secrets, "client-cert")
-      != !map_get (req->n_secrets, req->secrets, "client-key"))
-    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
-                     "secrets client-cert and client-key go together");
-  return GRPC_STATUS_OK;
-}
 
 /* The secrets, as the files libnbd and nbd-client read, in a directory
  * only root can enter. */
@@ -365,26 +148,22 @@ check_earlier_stage (struct vol_state *vs, const char *staging,
 
 static grpc_status_code
 attach_and_mount (const Csi__V1__NodeStageVolumeRequest *req, struct vol_state *vs,
-                  const struct capability *cap, struct csi_status *st)
+                  const struct capability *cap, struct remote *r, struct csi_status *st)
 {
   char secrets[PATH_MAX + 16];
-  struct remote_strings buf;
-  struct remote r;
   int64_t size;
 
-  if (parse_remote (req, &r, &buf, st) != GRPC_STATUS_OK)
-    return st->code;
   if (mkdir (vs->dir, 0700) == -1 && errno != EEXIST)
     return csi_fail (st, GRPC_STATUS_INTERNAL, "%s: %s", vs->dir, strerror (errno));
   state_path (vs, "secrets", secrets, sizeof secrets);
-  r.secrets_dir = secrets;
-  r.readonly = cap->readonly_mode;
+  r->secrets_dir = secrets;
+  r->readonly = cap->readonly_mode;
   if (write_secrets (req, secrets, st) != GRPC_STATUS_OK
-      || attach_probe (&r, &size, st) != GRPC_STATUS_OK)
+      || attach_probe (r, &size, st) != GRPC_STATUS_OK)
     return st->code;
   if (state_save (vs) == -1)
     return csi_fail (st, GRPC_STATUS_INTERNAL, "cannot save state: %s", strerror (errno));
-  if (attach_volume (vs, &r, size, st) != GRPC_STATUS_OK)
+  if (attach_volume (vs, r, size, st) != GRPC_STATUS_OK)
     return st->code;
   state_save (vs);                      /* the attachment, before anything else fails */
   if (!cap->block && mount_staging (vs, cap, req->volume_capability->mount, st) != GRPC_STATUS_OK)
@@ -397,7 +176,9 @@ node_stage (struct csi_call *call, const ProtobufCMessage *msg,
             ProtobufCMessage *resp, struct csi_status *st)
 {
   const Csi__V1__NodeStageVolumeRequest *req = (const void *) msg;
+  struct remote_strings strings;
   struct capability cap;
+  struct remote remote;
   struct vol_state vs;
   struct csi_status undo;
   int r;
@@ -405,7 +186,8 @@ node_stage (struct csi_call *call, const ProtobufCMessage *msg,
   (void) call; (void) resp;
   if (require_field (req->volume_id, "volume_id", st)
       || require_path (req->staging_target_path, "staging_target_path", st)
-      || parse_capability (req->volume_capability, &cap, st))
+      || parse_capability (req->volume_capability, &cap, st)
+      || parse_remote (req, &remote, &strings, st))
     return st->code;
   if ((r = state_load (req->volume_id, &vs)) == -1)
     return csi_fail (st, GRPC_STATUS_INTERNAL, "cannot read the state of %s", req->volume_id);
@@ -427,7 +209,7 @@ node_stage (struct csi_call *call, const ProtobufCMessage *msg,
   vs.readonly = cap.readonly_mode;
   vs.multi_node = cap.multi_node;
   vs.staged = false;
-  if (attach_and_mount (req, &vs, &cap, st) == GRPC_STATUS_OK) {
+  if (attach_and_mount (req, &vs, &cap, &remote, st) == GRPC_STATUS_OK) {
     vs.staged = true;
     if (state_save (&vs) == -1)
       csi_fail (st, GRPC_STATUS_INTERNAL, "cannot save state: %s", strerror (errno));

@@ -20,13 +20,6 @@ grpc_status_code node_get_volume_stats (struct csi_call *, const ProtobufCMessag
 grpc_status_code node_expand (struct csi_call *, const ProtobufCMessage *,
                               ProtobufCMessage *, struct csi_status *);
 
-/* FIELD must be a non-empty string (proto3 sends "" for unset). */
-grpc_status_code require_field (const char *value, const char *field,
-                                 struct csi_status *st);
-/* ... and an absolute path. */
-grpc_status_code require_path (const char *value, const char *field,
-                               struct csi_status *st);
-
 /* The staged state of VOLUME_ID, where PATH must be its staging path or
  * one of its targets: NOT_FOUND otherwise (GetVolumeStats and
  * ExpandVolume). */

@@ -94,11 +94,28 @@ else
     done
 fi
 
+# Targets beyond the library: their own sources, flags and libraries.
+# The CSI target needs the protobuf-c code, generated here from
+# node/csi.proto so that it does not depend on a build tree.
+extra_for () {
+    case $1 in
+        csi-request)
+            if [ ! -f "$work/gen/csi.pb-c.c" ]; then
+                mkdir -p "$work/gen"
+                protoc-c -I"$top/node" -I"$(pkg-config --variable=includedir protobuf)" \
+                    --c_out="$work/gen" csi.proto google/protobuf/wrappers.proto >&2
+            fi
+            echo "-I$top/node -I$work/gen $top/node/csi-request.c $work/gen/csi.pb-c.c
+                  $work/gen/google/protobuf/wrappers.pb-c.c
+                  $(pkg-config --cflags grpc) $(pkg-config --cflags --libs libprotobuf-c)" ;;
+    esac
+}
+
 # A length that covers each format (libFuzzer would guess it from the
 # seeds, too short for names).
 max_len () {
     case $1 in
-        superblock|metadata|service-types|tenant-conf) echo 4096 ;;
+        superblock|metadata|service-types|tenant-conf|csi-request) echo 4096 ;;
         *) echo 256 ;;
     esac
 }
@@ -108,7 +125,7 @@ for t in $targets; do
     src="$top/fuzz/fuzz-$t.c" bin="$work/bin/fuzz-$t" log="$work/$t.log"
     [ -f "$src" ] || die "no $src"
     # shellcheck disable=SC2086
-    if ! $CC $cflags -fsanitize=fuzzer "$src" "$work/libsealvol-fuzz.a" \
+    if ! $CC $cflags -fsanitize=fuzzer "$src" $(extra_for "$t") "$work/libsealvol-fuzz.a" \
             $pkg_libs -lpthread -lm -o "$bin" 2>"$log"; then
         cat "$log" >&2
         echo "FAIL fuzz-$t: does not build"

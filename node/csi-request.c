@@ -1,0 +1,222 @@
+/* Checking what a CSI request asks for, before anything is done: the
+ * pure part of the Node service, which the fuzz target drives too.
+ * Every string a request carries is bounded and checked against a fixed
+ * character set before it reaches a URI, a path or a command line. */
+#include <config.h>
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "csi-request.h"
+
+grpc_status_code
+csi_fail (struct csi_status *st, grpc_status_code code, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (st->message, sizeof st->message, fmt, ap);
+  va_end (ap);
+  st->code = code;
+  return code;
+}
+
+typedef Csi__V1__VolumeCapability__AccessMode__Mode access_mode;
+
+grpc_status_code
+require_field (const char *value, const char *field, struct csi_status *st)
+{
+  if (value == NULL || value[0] == '\0')
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "%s is required", field);
+  return GRPC_STATUS_OK;
+}
+
+grpc_status_code
+require_path (const char *value, const char *field, struct csi_status *st)
+{
+  if (require_field (value, field, st) != GRPC_STATUS_OK)
+    return st->code;
+  if (value[0] != '/')
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "%s must be an absolute path", field);
+  return GRPC_STATUS_OK;
+}
+
+static grpc_status_code
+check_access_mode (const Csi__V1__VolumeCapability *c, struct capability *cap,
+                   struct csi_status *st)
+{
+  access_mode mode = c->access_mode ? c->access_mode->mode : 0;
+
+  switch (mode) {
+  case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_WRITER:
+  case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_SINGLE_WRITER:
+  case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_MULTI_WRITER:
+    return GRPC_STATUS_OK;
+  case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_READER_ONLY:
+    cap->readonly_mode = true;
+    return GRPC_STATUS_OK;
+  case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__MULTI_NODE_READER_ONLY:
+    cap->readonly_mode = cap->multi_node = true;
+    return GRPC_STATUS_OK;
+  case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__MULTI_NODE_SINGLE_WRITER:
+  case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__MULTI_NODE_MULTI_WRITER:
+    return csi_fail (st, GRPC_STATUS_FAILED_PRECONDITION,
+                     "access mode %d is not supported: a sealvol volume is written "
+                     "by one node at a time", (int) mode);
+  default:
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
+                     "volume_capability.access_mode is required");
+  }
+}
+
+static grpc_status_code
+check_mount (const Csi__V1__VolumeCapability__MountVolume *m, struct capability *cap,
+             struct csi_status *st)
+{
+  size_t used;
+
+  cap->fs_type_given = m->fs_type[0] != '\0';
+  cap->fs_type = cap->fs_type_given ? m->fs_type : "ext4";
+  if (strcmp (cap->fs_type, "ext4") != 0 && strcmp (cap->fs_type, "xfs") != 0)
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
+                     "fs_type %.32s is not supported (ext4 or xfs)", m->fs_type);
+  used = (size_t) snprintf (cap->fingerprint, sizeof cap->fingerprint, "mount %s %s",
+                            cap->fs_type, m->volume_mount_group);
+  for (size_t i = 0; i < m->n_mount_flags && used < sizeof cap->fingerprint; i++)
+    used += (size_t) snprintf (cap->fingerprint + used, sizeof cap->fingerprint - used,
+                               ",%s", m->mount_flags[i]);
+  if (used >= sizeof cap->fingerprint)
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "mount_flags are too long");
+  return GRPC_STATUS_OK;
+}
+
+grpc_status_code
+parse_capability (const Csi__V1__VolumeCapability *c, struct capability *cap,
+                  struct csi_status *st)
+{
+  memset (cap, 0, sizeof *cap);
+  if (c == NULL)
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "volume_capability is required");
+  if (check_access_mode (c, cap, st) != GRPC_STATUS_OK)
+    return st->code;
+  switch (c->access_type_case) {
+  case CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_BLOCK:
+    cap->block = true;
+    strcpy (cap->fingerprint, "block");
+    break;
+  case CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_MOUNT:
+    if (check_mount (c->mount, cap, st) != GRPC_STATUS_OK)
+      return st->code;
+    break;
+  default:
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
+                     "volume_capability needs block or mount");
+  }
+  snprintf (cap->fingerprint + strlen (cap->fingerprint),
+            sizeof cap->fingerprint - strlen (cap->fingerprint), " mode=%d",
+            (int) c->access_mode->mode);
+  return GRPC_STATUS_OK;
+}
+
+/* Every protobuf-c map entry has this layout, whatever its message. */
+struct map_entry {
+  ProtobufCMessage base;
+  char *key;
+  char *value;
+};
+
+const char *
+map_get (size_t n, void *entries, const char *key)
+{
+  struct map_entry **e = entries;
+
+  for (size_t i = 0; i < n; i++)
+    if (strcmp (e[i]->key, key) == 0)
+      return e[i]->value;
+  return NULL;
+}
+
+/* Names that go into a URI and a command line: a fixed character set. */
+static bool
+safe_name (const char *s, const char *extra)
+{
+  if (s == NULL || *s == '\0' || *s == '.' || *s == '-' || strlen (s) > 253)
+    return false;
+  for (; *s; s++)
+    if (!isalnum ((unsigned char) *s) && strchr (extra, *s) == NULL)
+      return false;
+  return true;
+}
+
+static bool
+all_digits (const char *s)
+{
+  return *s && strspn (s, "0123456789") == strlen (s);
+}
+
+static grpc_status_code
+parse_server (const char *server, struct remote *r, struct remote_strings *buf,
+              struct csi_status *st)
+{
+  char *colon;
+
+  snprintf (buf->host, sizeof buf->host, "%s", server);
+  colon = strrchr (buf->host, ':');
+  if (colon == NULL || !all_digits (colon + 1))
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "server must be HOST:PORT");
+  *colon = '\0';
+  r->host = buf->host;
+  r->port = colon + 1;
+  if (!safe_name (r->host, ".-"))
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "bad server host name");
+  return GRPC_STATUS_OK;
+}
+
+/* The PSK file's user name, which libnbd needs in the URI. */
+static grpc_status_code
+parse_psk_user (const char *psk, struct remote *r, struct remote_strings *buf,
+                struct csi_status *st)
+{
+  size_t n = strcspn (psk, ":");
+
+  if (n == 0 || n >= sizeof buf->user || psk[n] != ':')
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "secret psk must be USER:HEXKEY");
+  memcpy (buf->user, psk, n);
+  buf->user[n] = '\0';
+  if (!safe_name (buf->user, "._-"))
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "secret psk must be USER:HEXKEY");
+  r->psk_user = buf->user;
+  return GRPC_STATUS_OK;
+}
+
+/* volume_context and secrets -> where the volume is and how to prove
+ * who we are. */
+grpc_status_code
+parse_remote (const Csi__V1__NodeStageVolumeRequest *req, struct remote *r,
+              struct remote_strings *buf, struct csi_status *st)
+{
+  const char *server = map_get (req->n_volume_context, req->volume_context, "server");
+  const char *psk = map_get (req->n_secrets, req->secrets, "psk");
+
+  memset (r, 0, sizeof *r);
+  r->export = map_get (req->n_volume_context, req->volume_context, "volume");
+  if (server == NULL || r->export == NULL
+      || map_get (req->n_volume_context, req->volume_context, "tenant") == NULL)
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
+                     "volume_context needs server, tenant and volume");
+  if (!safe_name (r->export, "._-"))
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "bad volume name");
+  if (parse_server (server, r, buf, st) != GRPC_STATUS_OK
+      || (psk && parse_psk_user (psk, r, buf, st) != GRPC_STATUS_OK))
+    return st->code;
+  if (psk == NULL && map_get (req->n_secrets, req->secrets, "ca-cert") == NULL)
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
+                     "secrets need ca-cert (or psk) to authenticate the storage host");
+  if (!map_get (req->n_secrets, req->secrets, "client-cert")
+      != !map_get (req->n_secrets, req->secrets, "client-key"))
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
+                     "secrets client-cert and client-key go together");
+  return GRPC_STATUS_OK;
+}

@@ -1,0 +1,48 @@
+/* Checking CSI requests (node/csi-request.c). */
+#ifndef SEALVOL_CSI_REQUEST_H
+#define SEALVOL_CSI_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "csi-grpc.h"
+#include "csi.pb-c.h"
+#include "node-attach.h"
+
+/* FIELD must be a non-empty string (proto3 sends "" for unset). */
+grpc_status_code require_field (const char *value, const char *field,
+                                struct csi_status *st);
+/* ... and an absolute path. */
+grpc_status_code require_path (const char *value, const char *field,
+                               struct csi_status *st);
+
+/* What a VolumeCapability asks for, and a fingerprint to compare two of
+ * them (mount flags included: they are compared, never printed). */
+struct capability {
+  bool block;
+  const char *fs_type;          /* mount: "ext4" or "xfs" */
+  bool fs_type_given;
+  bool readonly_mode;
+  bool multi_node;
+  char fingerprint[4608];
+};
+
+grpc_status_code parse_capability (const Csi__V1__VolumeCapability *c,
+                                   struct capability *cap, struct csi_status *st);
+
+/* Copies of the request's strings that parse_remote cuts up. */
+struct remote_strings {
+  char host[256];
+  char user[64];
+};
+
+/* volume_context and secrets -> where the volume is and how to prove who
+ * we are (secrets_dir and readonly are left for the caller). */
+grpc_status_code parse_remote (const Csi__V1__NodeStageVolumeRequest *req,
+                               struct remote *r, struct remote_strings *buf,
+                               struct csi_status *st);
+
+/* The value of KEY in a protobuf-c map (N entries), or NULL. */
+const char *map_get (size_t n, void *entries, const char *key);
+
+#endif
