@@ -9,6 +9,8 @@
  *     fs_type ext4 or xfs, and a supported access mode;
  *   - accepted server, volume and PSK user names hold only their fixed
  *     character sets, so nothing can be smuggled into a URI;
+ *   - an accepted path comes out clean (absolute, no ".", "..", "//" or
+ *     trailing slash), whatever the input spelled;
  *   - a refusal carries a code and a message, and no message ever
  *     contains a secret's value.
  */
@@ -71,11 +73,17 @@ check_stage (const Csi__V1__NodeStageVolumeRequest *req)
 {
   struct csi_status st = { GRPC_STATUS_OK, "" };
   struct remote_strings strings;
+  char path[256];
   struct remote r;
 
   check_capability (req->volume_capability, req->n_secrets, req->secrets);
-  if (require_path (req->staging_target_path, "staging_target_path", &st) != GRPC_STATUS_OK)
+  if (require_path (req->staging_target_path, "staging_target_path", path, sizeof path,
+                    &st) != GRPC_STATUS_OK)
     check_refusal (&st, req->n_secrets, req->secrets);
+  else                          /* clean: absolute, no ., .., // or trailing / */
+    FUZZ_CHECK (path[0] == '/' && strstr (path, "//") == NULL
+                && strstr (path, "/./") == NULL && strstr (path, "/../") == NULL
+                && path[strlen (path) - 1] != '/');
   st.code = GRPC_STATUS_OK;
   if (parse_remote (req, &r, &strings, &st) != GRPC_STATUS_OK) {
     check_refusal (&st, req->n_secrets, req->secrets);

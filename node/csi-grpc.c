@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
@@ -239,6 +240,7 @@ start_listening (const char *endpoint)
 {
   const char *path = endpoint_socket_path (endpoint);
   grpc_server_credentials *creds;
+  struct stat sb;
   int port;
 
   if (path == NULL) {
@@ -246,7 +248,12 @@ start_listening (const char *endpoint)
              "not %s\n", endpoint);
     return -1;
   }
-  /* A socket left by a previous run would make the bind fail. */
+  /* A socket left by a previous run would make the bind fail; anything
+   * else there is not ours to remove. */
+  if (lstat (path, &sb) == 0 && !S_ISSOCK (sb.st_mode)) {
+    fprintf (stderr, "sealvol-csi-node: %s exists and is not a socket\n", path);
+    return -1;
+  }
   if (unlink (path) == -1 && errno != ENOENT) {
     fprintf (stderr, "sealvol-csi-node: %s: %s\n", path, strerror (errno));
     return -1;
@@ -339,6 +346,9 @@ csi_serve (const char *endpoint, const struct csi_method *methods,
   if (start_listening (endpoint) == 0) {
     if (pthread_create (&sig_thread, NULL, signal_thread, &set) == 0) {
       serve_until_shutdown (methods, n_methods);
+      /* The loop may also end without a signal (the server failed):
+       * wake the signal thread so that it can be joined. */
+      pthread_kill (sig_thread, SIGTERM);
       pthread_join (sig_thread, NULL);
       r = 0;
     }

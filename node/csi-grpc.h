@@ -9,15 +9,9 @@
 #define SEALVOL_CSI_GRPC_H
 
 #include <stddef.h>
-#include <grpc/status.h>
 #include <protobuf-c/protobuf-c.h>
 
-/* What a handler gives back: a canonical gRPC code and, when it is not
- * OK, one human-readable line. */
-struct csi_status {
-  grpc_status_code code;
-  char message[512];
-};
+#include "csi-status.h"
 
 /* One call in progress.  Whatever a handler hangs off its response
  * (strings, sub-messages, arrays) comes from call_alloc and is freed
@@ -26,12 +20,6 @@ struct csi_call;
 
 void *call_alloc (struct csi_call *call, size_t size);
 char *call_strdup (struct csi_call *call, const char *s);
-
-/* Returns the code it was given, so that "return csi_fail (...)"
- * reads as what it does. */
-grpc_status_code csi_fail (struct csi_status *st, grpc_status_code code,
-                           const char *fmt, ...)
-  __attribute__ ((format (printf, 3, 4)));
 
 typedef grpc_status_code (*csi_handler) (struct csi_call *call,
                                          const ProtobufCMessage *request,

@@ -3,6 +3,7 @@
  * (NodeExpandVolume). */
 #include <config.h>
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -49,26 +50,41 @@ filesystem_usage (struct csi_call *call, const char *path,
   return GRPC_STATUS_OK;
 }
 
+static grpc_status_code
+block_usage (struct csi_call *call, const struct vol_state *vs,
+             Csi__V1__NodeGetVolumeStatsResponse *resp, struct csi_status *st)
+{
+  int64_t size = device_size (vs->device);
+
+  if (size < 0)
+    return csi_fail (st, GRPC_STATUS_INTERNAL, "cannot read the size of %s", vs->device);
+  resp->usage = call_alloc (call, sizeof *resp->usage);
+  resp->usage[0] = new_usage (call, CSI__V1__VOLUME_USAGE__UNIT__BYTES, size, 0, 0);
+  resp->n_usage = 1;
+  return GRPC_STATUS_OK;
+}
+
 grpc_status_code
 node_get_volume_stats (struct csi_call *call, const ProtobufCMessage *msg,
                        ProtobufCMessage *response, struct csi_status *st)
 {
   const Csi__V1__NodeGetVolumeStatsRequest *req = (const void *) msg;
   Csi__V1__NodeGetVolumeStatsResponse *resp = (void *) response;
+  char path[PATH_MAX];
   struct vol_state vs;
 
   if (require_field (req->volume_id, "volume_id", st)
       || require_field (req->volume_path, "volume_path", st))
     return st->code;
-  if (load_volume_at (req->volume_id, req->volume_path, &vs, st) == GRPC_STATUS_OK) {
-    if (vs.block) {
-      resp->usage = call_alloc (call, sizeof *resp->usage);
-      resp->usage[0] = new_usage (call, CSI__V1__VOLUME_USAGE__UNIT__BYTES,
-                                  device_size (vs.device), 0, 0);
-      resp->n_usage = 1;
-    }
+  if (load_volume_at (req->volume_id, req->volume_path, &vs, path, sizeof path, st)
+      == GRPC_STATUS_OK) {
+    if (vs.block)
+      block_usage (call, &vs, resp, st);
+    else if (!mount_point (path, NULL, 0))  /* statvfs would measure the parent */
+      csi_fail (st, GRPC_STATUS_NOT_FOUND, "volume %s is not mounted at %s",
+                req->volume_id, path);
     else
-      filesystem_usage (call, req->volume_path, resp, st);
+      filesystem_usage (call, path, resp, st);
   }
   state_free (&vs);
   return st->code;
@@ -108,41 +124,49 @@ check_capacity (const Csi__V1__CapacityRange *range, int64_t size, struct csi_st
   return GRPC_STATUS_OK;
 }
 
+static grpc_status_code
+expand (const Csi__V1__NodeExpandVolumeRequest *req, struct vol_state *vs,
+        int64_t *size, struct csi_status *st)
+{
+  int64_t want = req->capacity_range ? req->capacity_range->required_bytes : 0;
+
+  if (req->volume_capability
+      && (req->volume_capability->access_type_case
+          == CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_BLOCK) != vs->block)
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
+                     "volume_capability does not match how %s is staged", req->volume_id);
+  *size = device_size (vs->device);
+  /* Already as big as asked: nothing to ask the storage host. */
+  if ((want == 0 || *size < want)
+      && attach_refresh_size (vs, want, size, st) != GRPC_STATUS_OK)
+    return st->code;
+  if (check_capacity (req->capacity_range, *size, st) != GRPC_STATUS_OK
+      || (!vs->block && grow_filesystem (vs, st) != GRPC_STATUS_OK))
+    return st->code;
+  return GRPC_STATUS_OK;
+}
+
 grpc_status_code
 node_expand (struct csi_call *call, const ProtobufCMessage *msg,
              ProtobufCMessage *response, struct csi_status *st)
 {
   const Csi__V1__NodeExpandVolumeRequest *req = (const void *) msg;
   Csi__V1__NodeExpandVolumeResponse *resp = (void *) response;
-  int64_t want = req->capacity_range ? req->capacity_range->required_bytes : 0;
-  int64_t size;
+  char path[PATH_MAX];
   struct vol_state vs;
+  int64_t size;
 
   (void) call;
   if (require_field (req->volume_id, "volume_id", st)
       || require_field (req->volume_path, "volume_path", st))
     return st->code;
-  if (load_volume_at (req->volume_id, req->volume_path, &vs, st) != GRPC_STATUS_OK)
-    goto out;
-  if (req->volume_capability
-      && (req->volume_capability->access_type_case
-          == CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_BLOCK) != vs.block) {
-    csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
-              "volume_capability does not match how %s is staged", req->volume_id);
-    goto out;
+  if (load_volume_at (req->volume_id, req->volume_path, &vs, path, sizeof path, st)
+      == GRPC_STATUS_OK
+      && expand (req, &vs, &size, st) == GRPC_STATUS_OK) {
+    resp->capacity_bytes = size;
+    fprintf (stderr, "sealvol-csi-node: %s is now %lld bytes\n", req->volume_id,
+             (long long) size);
   }
-  size = device_size (vs.device);
-  /* Already as big as asked: nothing to ask the storage host. */
-  if ((want == 0 || size < want)
-      && attach_refresh_size (&vs, want, &size, st) != GRPC_STATUS_OK)
-    goto out;
-  if (check_capacity (req->capacity_range, size, st) != GRPC_STATUS_OK
-      || (!vs.block && grow_filesystem (&vs, st) != GRPC_STATUS_OK))
-    goto out;
-  resp->capacity_bytes = size;
-  fprintf (stderr, "sealvol-csi-node: %s is now %lld bytes\n", req->volume_id,
-           (long long) size);
-out:
   state_free (&vs);
   return st->code;
 }

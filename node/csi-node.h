@@ -1,7 +1,10 @@
-/* The CSI Node service's handlers (node/csi-node.c, node/csi-node-usage.c)
- * and the helpers they share. */
+/* The CSI Node service's handlers (node/csi-node.c, csi-node-publish.c,
+ * csi-node-usage.c) and the helpers they share. */
 #ifndef SEALVOL_CSI_NODE_H
 #define SEALVOL_CSI_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "csi-grpc.h"
 #include "csi.pb-c.h"
@@ -20,10 +23,26 @@ grpc_status_code node_get_volume_stats (struct csi_call *, const ProtobufCMessag
 grpc_status_code node_expand (struct csi_call *, const ProtobufCMessage *,
                               ProtobufCMessage *, struct csi_status *);
 
-/* The staged state of VOLUME_ID, where PATH must be its staging path or
- * one of its targets: NOT_FOUND otherwise (GetVolumeStats and
- * ExpandVolume). */
-grpc_status_code load_volume_at (const char *volume_id, const char *path,
-                                 struct vol_state *vs, struct csi_status *st);
+/* A path field of a request, checked and in the spelling the mount table
+ * uses (parent resolved).  If MUST_RESOLVE is false and the parent does
+ * not exist, the clean form is used: the path is only looked up. */
+grpc_status_code request_path (const char *value, const char *field,
+                               bool must_resolve, char *out, size_t len,
+                               struct csi_status *st);
+
+/* Undo one publication (not its record). */
+grpc_status_code unpublish (struct publication *p, struct csi_status *st);
+
+/* Undo and forget the publications whose mount is gone (unmounted
+ * behind the plugin's back). */
+grpc_status_code finish_lost_publications (struct vol_state *vs,
+                                           struct csi_status *st);
+
+/* The staged state of VOLUME_ID, where VOLUME_PATH must be its staging
+ * path or one of its targets (its clean spelling goes to PATH):
+ * NOT_FOUND otherwise (GetVolumeStats and ExpandVolume). */
+grpc_status_code load_volume_at (const char *volume_id, const char *volume_path,
+                                 struct vol_state *vs, char *path, size_t len,
+                                 struct csi_status *st);
 
 #endif

@@ -5,41 +5,70 @@
 #include <config.h>
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "csi-request.h"
 
-grpc_status_code
-csi_fail (struct csi_status *st, grpc_status_code code, const char *fmt, ...)
-{
-  va_list ap;
-
-  va_start (ap, fmt);
-  vsnprintf (st->message, sizeof st->message, fmt, ap);
-  va_end (ap);
-  st->code = code;
-  return code;
-}
-
 typedef Csi__V1__VolumeCapability__AccessMode__Mode access_mode;
+
+/* Tabs are allowed (paths may hold them), other control characters
+ * are not: every string may end up in a log line. */
+static bool
+printable (const char *s)
+{
+  for (; *s; s++)
+    if ((unsigned char) *s < 0x20 ? *s != '\t' : *s == 0x7f)
+      return false;
+  return true;
+}
 
 grpc_status_code
 require_field (const char *value, const char *field, struct csi_status *st)
 {
   if (value == NULL || value[0] == '\0')
     return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "%s is required", field);
+  if (!printable (value))
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "%s holds a control character",
+                     field);
   return GRPC_STATUS_OK;
 }
 
+/* The lexically clean form of an absolute path: no empty, "." or ".."
+ * components and no trailing slash, so that it compares equal to what
+ * the mount table says. */
 grpc_status_code
-require_path (const char *value, const char *field, struct csi_status *st)
+require_path (const char *value, const char *field, char *out, size_t len,
+              struct csi_status *st)
 {
+  size_t used = 0;
+  const char *p = value;
+
   if (require_field (value, field, st) != GRPC_STATUS_OK)
     return st->code;
   if (value[0] != '/')
     return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "%s must be an absolute path", field);
+  while (*p) {
+    size_t n;
+
+    p += strspn (p, "/");
+    n = strcspn (p, "/");
+    if (n == 0)
+      break;
+    if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+      return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
+                       "%s must not contain . or .. components", field);
+    if (used + 1 + n >= len)
+      return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "%s is too long", field);
+    out[used++] = '/';
+    memcpy (out + used, p, n);
+    used += n;
+    p += n;
+  }
+  if (used == 0)
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "%s must not be /", field);
+  out[used] = '\0';
   return GRPC_STATUS_OK;
 }
 
@@ -71,24 +100,47 @@ check_access_mode (const Csi__V1__VolumeCapability *c, struct capability *cap,
   }
 }
 
+/* A mount flag is one option of mount -o: no comma (it would smuggle in
+ * a second option), no blank, no leading dash, and no slash, which keeps
+ * out the options that name another device or file (xfs logdev=, ext4
+ * journal_path=). */
+static bool
+mount_flag_ok (const char *f)
+{
+  return f[0] != '\0' && f[0] != '-'
+    && strspn (f, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+               "0123456789_.=:+-") == strlen (f);
+}
+
 static grpc_status_code
 check_mount (const Csi__V1__VolumeCapability__MountVolume *m, struct capability *cap,
              struct csi_status *st)
 {
-  size_t used;
+  size_t used = 0;
 
   cap->fs_type_given = m->fs_type[0] != '\0';
   cap->fs_type = cap->fs_type_given ? m->fs_type : "ext4";
   if (strcmp (cap->fs_type, "ext4") != 0 && strcmp (cap->fs_type, "xfs") != 0)
     return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
                      "fs_type %.32s is not supported (ext4 or xfs)", m->fs_type);
-  used = (size_t) snprintf (cap->fingerprint, sizeof cap->fingerprint, "mount %s %s",
-                            cap->fs_type, m->volume_mount_group);
-  for (size_t i = 0; i < m->n_mount_flags && used < sizeof cap->fingerprint; i++)
-    used += (size_t) snprintf (cap->fingerprint + used, sizeof cap->fingerprint - used,
-                               ",%s", m->mount_flags[i]);
-  if (used >= sizeof cap->fingerprint)
-    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "mount_flags are too long");
+  if (m->volume_mount_group[0] != '\0')
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
+                     "volume_mount_group is not supported");
+  for (size_t i = 0; i < m->n_mount_flags; i++) {
+    size_t n = strlen (m->mount_flags[i]);
+
+    if (!mount_flag_ok (m->mount_flags[i]))
+      return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
+                       "mount flag %zu is not a plain mount option", i + 1);
+    if (used + n + 2 > sizeof cap->mount_options)
+      return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "mount_flags are over 4 KiB");
+    if (used)
+      cap->mount_options[used++] = ',';
+    memcpy (cap->mount_options + used, m->mount_flags[i], n + 1);
+    used += n;
+  }
+  snprintf (cap->fingerprint, sizeof cap->fingerprint, "mount %s %s",
+            cap->fs_type, cap->mount_options);
   return GRPC_STATUS_OK;
 }
 
@@ -116,7 +168,7 @@ parse_capability (const Csi__V1__VolumeCapability *c, struct capability *cap,
   }
   snprintf (cap->fingerprint + strlen (cap->fingerprint),
             sizeof cap->fingerprint - strlen (cap->fingerprint), " mode=%d",
-            (int) c->access_mode->mode);
+            (int) c->access_mode->mode);  /* room for it: fingerprint is larger */
   return GRPC_STATUS_OK;
 }
 
@@ -150,10 +202,14 @@ safe_name (const char *s, const char *extra)
   return true;
 }
 
+/* A TCP port: 1 to 65535, digits only. */
 static bool
-all_digits (const char *s)
+port_ok (const char *s)
 {
-  return *s && strspn (s, "0123456789") == strlen (s);
+  size_t n = strlen (s);
+
+  return n >= 1 && n <= 5 && strspn (s, "0123456789") == n && s[0] != '0'
+    && atoi (s) <= 65535;
 }
 
 static grpc_status_code
@@ -162,10 +218,13 @@ parse_server (const char *server, struct remote *r, struct remote_strings *buf,
 {
   char *colon;
 
-  snprintf (buf->host, sizeof buf->host, "%s", server);
+  if (strlen (server) >= sizeof buf->host)
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "server is too long");
+  strcpy (buf->host, server);
   colon = strrchr (buf->host, ':');
-  if (colon == NULL || !all_digits (colon + 1))
-    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "server must be HOST:PORT");
+  if (colon == NULL || !port_ok (colon + 1))
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
+                     "server must be HOST:PORT with a port from 1 to 65535");
   *colon = '\0';
   r->host = buf->host;
   r->port = colon + 1;
@@ -198,16 +257,16 @@ parse_remote (const Csi__V1__NodeStageVolumeRequest *req, struct remote *r,
               struct remote_strings *buf, struct csi_status *st)
 {
   const char *server = map_get (req->n_volume_context, req->volume_context, "server");
+  const char *tenant = map_get (req->n_volume_context, req->volume_context, "tenant");
   const char *psk = map_get (req->n_secrets, req->secrets, "psk");
 
   memset (r, 0, sizeof *r);
   r->export = map_get (req->n_volume_context, req->volume_context, "volume");
-  if (server == NULL || r->export == NULL
-      || map_get (req->n_volume_context, req->volume_context, "tenant") == NULL)
+  if (server == NULL || r->export == NULL || tenant == NULL)
     return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
                      "volume_context needs server, tenant and volume");
-  if (!safe_name (r->export, "._-"))
-    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "bad volume name");
+  if (!safe_name (r->export, "._-") || !safe_name (tenant, "._-"))
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "bad tenant or volume name");
   if (parse_server (server, r, buf, st) != GRPC_STATUS_OK
       || (psk && parse_psk_user (psk, r, buf, st) != GRPC_STATUS_OK))
     return st->code;

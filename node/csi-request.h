@@ -9,22 +9,30 @@
 #include "csi.pb-c.h"
 #include "node-attach.h"
 
-/* FIELD must be a non-empty string (proto3 sends "" for unset). */
+/* The checks return GRPC_STATUS_OK (0) or fill ST and return its code,
+ * so that they chain with ||. */
+
+/* FIELD must be a non-empty string (proto3 sends "" for unset) without
+ * control characters other than tab. */
 grpc_status_code require_field (const char *value, const char *field,
                                 struct csi_status *st);
-/* ... and an absolute path. */
+/* ... and an absolute path, whose clean form (see csi-request.c) goes to
+ * OUT. */
 grpc_status_code require_path (const char *value, const char *field,
-                               struct csi_status *st);
+                               char *out, size_t len, struct csi_status *st);
 
 /* What a VolumeCapability asks for, and a fingerprint to compare two of
  * them (mount flags included: they are compared, never printed). */
+#define MOUNT_OPTIONS_MAX 4096   /* the spec's bound on mount_flags */
+
 struct capability {
   bool block;
   const char *fs_type;          /* mount: "ext4" or "xfs" */
   bool fs_type_given;
   bool readonly_mode;
   bool multi_node;
-  char fingerprint[4608];
+  char mount_options[MOUNT_OPTIONS_MAX];  /* mount_flags, checked, joined by ',' */
+  char fingerprint[MOUNT_OPTIONS_MAX + 64];
 };
 
 grpc_status_code parse_capability (const Csi__V1__VolumeCapability *c,

@@ -3,6 +3,7 @@
  * the volume's private directory, never as arguments or log lines. */
 #include <config.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -13,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/fs.h>
 #include <libnbd.h>
@@ -54,19 +56,55 @@ probe_error_code (int err, const char *msg)
   return GRPC_STATUS_UNAVAILABLE;
 }
 
+#define PROBE_TIMEOUT_MS 15000
+
+/* nbd_connect_uri with a deadline: a host that accepts the connection
+ * and never answers must not hold up the plugin, which serves one call
+ * at a time. */
+static int
+connect_with_deadline (struct nbd_handle *h, const char *uri)
+{
+  struct timespec start, now;
+  int waited = 0;
+
+  clock_gettime (CLOCK_MONOTONIC, &start);
+  if (nbd_aio_connect_uri (h, uri) == -1)
+    return -1;
+  while (!nbd_aio_is_ready (h)) {
+    if (nbd_aio_is_dead (h) || nbd_aio_is_closed (h)
+        || nbd_poll (h, PROBE_TIMEOUT_MS - waited) == -1)
+      return -1;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    waited = (int) ((now.tv_sec - start.tv_sec) * 1000
+                    + (now.tv_nsec - start.tv_nsec) / 1000000);
+    if (waited >= PROBE_TIMEOUT_MS && !nbd_aio_is_ready (h)) {
+      errno = ETIMEDOUT;
+      return -2;
+    }
+  }
+  return 0;
+}
+
 grpc_status_code
 attach_probe (const struct remote *r, int64_t *size, struct csi_status *st)
 {
   struct nbd_handle *h = nbd_create ();
   char uri[URI_MAX];
   grpc_status_code code = GRPC_STATUS_OK;
+  int c;
 
   if (h == NULL)
     return csi_fail (st, GRPC_STATUS_INTERNAL, "libnbd: %s", nbd_get_error ());
   remote_uri (r, uri, sizeof uri);
   /* The URI names the secrets' files, which libnbd reads only if told. */
-  if (nbd_set_uri_allow_local_file (h, true) == -1
-      || nbd_connect_uri (h, uri) == -1 || (*size = nbd_get_size (h)) == -1) {
+  if (nbd_set_uri_allow_local_file (h, true) == -1)
+    c = -1;
+  else
+    c = connect_with_deadline (h, uri);
+  if (c == -2)
+    code = csi_fail (st, GRPC_STATUS_UNAVAILABLE, "volume %s on %s:%s: no answer "
+                     "within %d s", r->export, r->host, r->port, PROBE_TIMEOUT_MS / 1000);
+  else if (c == -1 || (*size = nbd_get_size (h)) == -1) {
     code = probe_error_code (nbd_get_errno (), nbd_get_error ());
     csi_fail (st, code, "volume %s on %s:%s: %s", r->export, r->host, r->port,
               nbd_get_error ());
@@ -168,6 +206,7 @@ attach_fuse (struct vol_state *vs, const struct remote *r, int64_t size,
   if (vs->attach_pid == -1)
     return csi_fail (st, GRPC_STATUS_FAILED_PRECONDITION, "cannot run %s: %s",
                      attach_config.program, strerror (errno));
+  state_save (vs);              /* so that a crash from here on can be undone */
   if (!WAIT_UNTIL (file_size (disk) == size || !process_alive (vs->attach_pid), 15000)
       || file_size (disk) != size) {
     last_log_line (vs, out, sizeof out);
@@ -176,6 +215,7 @@ attach_fuse (struct vol_state *vs, const struct remote *r, int64_t size,
   if (loop_attach (disk, r->readonly, out, sizeof out, st) != GRPC_STATUS_OK)
     return st->code;
   state_set (&vs->device, out);
+  state_save (vs);
   return GRPC_STATUS_OK;
 }
 
@@ -286,26 +326,42 @@ loop_detach (const char *device, struct csi_status *st)
   return GRPC_STATUS_OK;
 }
 
-/* Our loop device, if it still sits on our FUSE file: after a reboot
- * the same name may belong to someone else. */
-static bool
-our_loop (const struct vol_state *vs)
+/* Detach every loop device whose backing file is FILE, and first the
+ * loop devices stacked on each of those (read-only block publishes).
+ * Found through sysfs rather than the state file: a stage that crashed
+ * may have set one up without recording it. */
+static grpc_status_code
+detach_loops_on (const char *file, struct csi_status *st)
 {
-  char disk[PATH_MAX + 16], backing[PATH_MAX];
+  DIR *d = opendir ("/sys/block");
+  struct dirent *e;
+  grpc_status_code code = GRPC_STATUS_OK;
 
-  fuse_file (vs, disk, sizeof disk);
-  loop_backing_file (vs->device, backing, sizeof backing);
-  return strcmp (backing, disk) == 0;
+  if (d == NULL)
+    return csi_fail (st, GRPC_STATUS_INTERNAL, "/sys/block: %s", strerror (errno));
+  while (code == GRPC_STATUS_OK && (e = readdir (d)) != NULL) {
+    char device[300], backing[PATH_MAX];
+
+    if (strncmp (e->d_name, "loop", 4) != 0)
+      continue;
+    snprintf (device, sizeof device, "/dev/%s", e->d_name);
+    loop_backing_file (device, backing, sizeof backing);
+    if (strcmp (backing, file) == 0
+        && (code = detach_loops_on (device, st)) == GRPC_STATUS_OK)
+      code = loop_detach (device, st);
+  }
+  closedir (d);
+  return code;
 }
 
 static bool
-is_our_attach_process (const struct vol_state *vs)
+cmdline_names (pid_t pid, const char *what)
 {
-  char path[64], cmdline[4096], disk[PATH_MAX + 16];
+  char path[64], cmdline[8192];
   ssize_t n;
   int fd;
 
-  snprintf (path, sizeof path, "/proc/%d/cmdline", (int) vs->attach_pid);
+  snprintf (path, sizeof path, "/proc/%d/cmdline", (int) pid);
   if ((fd = open (path, O_RDONLY | O_CLOEXEC)) == -1)
     return false;
   n = read (fd, cmdline, sizeof cmdline - 1);
@@ -316,8 +372,28 @@ is_our_attach_process (const struct vol_state *vs)
     if (cmdline[i] == '\0')
       cmdline[i] = ' ';
   cmdline[n] = '\0';
-  fuse_file (vs, disk, sizeof disk);
-  return strstr (cmdline, disk) != NULL;
+  return strstr (cmdline, what) != NULL;
+}
+
+/* Every sealvol-attach serving DISK (normally the recorded one; after a
+ * crashed stage, perhaps another): they exit once the FUSE file is
+ * unmounted; any that does not is killed. */
+static void
+stop_attach_processes (const char *disk)
+{
+  DIR *d = opendir ("/proc");
+  struct dirent *e;
+
+  if (d == NULL)
+    return;
+  while ((e = readdir (d)) != NULL) {
+    pid_t pid = (pid_t) atoi (e->d_name);
+
+    if (pid > 0 && pid != getpid () && cmdline_names (pid, disk)
+        && !WAIT_UNTIL (!process_alive (pid), 10000))
+      kill (pid, SIGKILL);
+  }
+  closedir (d);
 }
 
 static grpc_status_code
@@ -325,16 +401,31 @@ detach_fuse (struct vol_state *vs, struct csi_status *st)
 {
   char disk[PATH_MAX + 16], out[256];
 
-  if (vs->device && our_loop (vs) && loop_detach (vs->device, st) != GRPC_STATUS_OK)
-    return st->code;
   fuse_file (vs, disk, sizeof disk);
+  if (detach_loops_on (disk, st) != GRPC_STATUS_OK)
+    return st->code;
   if (mount_point (disk, NULL, 0)
       && run (out, sizeof out, "fusermount3", "-u", disk, NULL) != 0)
     return csi_fail (st, GRPC_STATUS_INTERNAL, "fusermount3 -u: %s", out);
-  if (vs->attach_pid > 0 && is_our_attach_process (vs)
-      && !WAIT_UNTIL (!process_alive (vs->attach_pid), 10000))
-    kill (vs->attach_pid, SIGKILL);
+  stop_attach_processes (disk);
   return GRPC_STATUS_OK;
+}
+
+bool
+attach_alive (const struct vol_state *vs)
+{
+  char disk[PATH_MAX + 16], backing[PATH_MAX], pidfile[64];
+
+  if (vs->attach == NULL || vs->device == NULL)
+    return false;
+  if (strcmp (vs->attach, "nbd") == 0) {
+    snprintf (pidfile, sizeof pidfile, "/sys/block/%s/pid", strrchr (vs->device, '/') + 1);
+    return access (pidfile, F_OK) == 0;
+  }
+  fuse_file (vs, disk, sizeof disk);
+  loop_backing_file (vs->device, backing, sizeof backing);
+  return strcmp (backing, disk) == 0 && mount_point (disk, NULL, 0)
+    && process_alive (vs->attach_pid) && cmdline_names (vs->attach_pid, disk);
 }
 
 grpc_status_code
@@ -383,7 +474,7 @@ attach_refresh_size (struct vol_state *vs, int64_t want, int64_t *size,
                      "unstage and stage the volume again");
   fuse_file (vs, disk, sizeof disk);
   before = file_size (disk);
-  if (!is_our_attach_process (vs) || kill (vs->attach_pid, SIGHUP) == -1)
+  if (!cmdline_names (vs->attach_pid, disk) || kill (vs->attach_pid, SIGHUP) == -1)
     return csi_fail (st, GRPC_STATUS_FAILED_PRECONDITION,
                      "sealvol-attach for this volume is not running");
   /* sealvol-attach reconnects to read the size; it answers by changing
@@ -392,6 +483,11 @@ attach_refresh_size (struct vol_state *vs, int64_t want, int64_t *size,
               want > 0 ? 10000 : 3000);
   if (run (out, sizeof out, "losetup", "--set-capacity", vs->device, NULL) != 0)
     return csi_fail (st, GRPC_STATUS_INTERNAL, "losetup --set-capacity: %s", out);
+  for (size_t i = 0; i < vs->n_pubs; i++)
+    if (vs->pubs[i].ro_device
+        && run (out, sizeof out, "losetup", "--set-capacity", vs->pubs[i].ro_device,
+                NULL) != 0)
+      return csi_fail (st, GRPC_STATUS_INTERNAL, "losetup --set-capacity: %s", out);
   *size = device_size (vs->device);
   return GRPC_STATUS_OK;
 }

@@ -44,6 +44,9 @@ grpc_status_code attach_volume (struct vol_state *vs, const struct remote *r,
 /* Undo attach_volume, as far as it got.  Safe to repeat. */
 grpc_status_code detach_volume (struct vol_state *vs, struct csi_status *st);
 
+/* Still attached as VS records (device, FUSE file, process)? */
+bool attach_alive (const struct vol_state *vs);
+
 /* After the storage side grew the volume: make the device show the new
  * size, waiting up to a few seconds for at least WANT bytes (0: any
  * change).  The new size goes to *SIZE. */

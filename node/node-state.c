@@ -36,7 +36,9 @@ void
 state_set (char **field, const char *value)
 {
   free (*field);
-  *field = value ? strdup (value) : NULL;
+  *field = NULL;
+  if (value && (*field = strdup (value)) == NULL)
+    abort ();                   /* as call_alloc: no memory, no answer */
 }
 
 static const char *
@@ -61,12 +63,16 @@ load_publications (json_object *root, struct vol_state *st)
 {
   json_object *arr;
 
-  if (!json_object_object_get_ex (root, "publications", &arr))
+  if (!json_object_object_get_ex (root, "publications", &arr)
+      || !json_object_is_type (arr, json_type_array))
     return;
   for (size_t i = 0; i < json_object_array_length (arr) && st->n_pubs < MAX_PUBLICATIONS; i++) {
     json_object *o = json_object_array_get_idx (arr, i);
-    struct publication *p = &st->pubs[st->n_pubs++];
+    struct publication *p;
 
+    if (get_string (o, "target") == NULL || get_string (o, "capability") == NULL)
+      continue;
+    p = &st->pubs[st->n_pubs++];
     state_set (&p->target, get_string (o, "target"));
     state_set (&p->capability, get_string (o, "capability"));
     state_set (&p->ro_device, get_string (o, "ro_device"));
@@ -90,6 +96,12 @@ state_load (const char *volume_id, struct vol_state *st)
   root = json_object_from_file (path);
   if (root == NULL)
     return -1;
+  /* What every later call compares against must be there. */
+  if (get_string (root, "staging_path") == NULL || get_string (root, "capability") == NULL) {
+    json_object_put (root);
+    errno = EINVAL;
+    return -1;
+  }
   state_set (&st->staging_path, get_string (root, "staging_path"));
   state_set (&st->capability, get_string (root, "capability"));
   state_set (&st->attach, get_string (root, "attach"));

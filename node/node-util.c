@@ -6,11 +6,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
+#include <time.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,52 +23,96 @@
 
 #define MAX_ARGS 32
 
-/* Keep the last non-empty line the child prints (where tools put their
- * verdict: resize2fs starts with a banner), reading everything so that
- * the child never blocks on a full pipe. */
-static void
-read_last_line (int fd, char *out, size_t outlen)
-{
-  char buf[4096], line[512];
-  size_t have = 0;
-  ssize_t n;
+#define RUN_TIMEOUT_S 300          /* mkfs of a large volume over FUSE */
 
-  if (outlen)
-    out[0] = '\0';
-  while ((n = read (fd, buf, sizeof buf)) > 0 || (n == -1 && errno == EINTR)) {
-    for (ssize_t i = 0; i < n; i++) {
-      if (buf[i] != '\n') {
-        if (have + 1 < sizeof line)
-          line[have++] = buf[i];
-        continue;
-      }
-      if (have > 0) {
-        snprintf (out, outlen, "%.*s", (int) have, line);
-        have = 0;
-      }
-    }
+/* What a tool printed, for an error message: its first line (where mount
+ * and losetup say what went wrong) and its last (where resize2fs does,
+ * after a banner), joined when they differ. */
+struct tool_output {
+  char first[256];
+  char last[256];
+  char line[256];
+  size_t have;
+};
+
+static void
+take_line (struct tool_output *o)
+{
+  if (o->have == 0)
+    return;
+  o->line[o->have] = '\0';
+  if (o->first[0] == '\0')
+    memcpy (o->first, o->line, o->have + 1);
+  memcpy (o->last, o->line, o->have + 1);
+  o->have = 0;
+}
+
+static void
+take_bytes (struct tool_output *o, const char *buf, ssize_t n)
+{
+  for (ssize_t i = 0; i < n; i++) {
+    if (buf[i] == '\n')
+      take_line (o);
+    else if (o->have + 1 < sizeof o->line)
+      o->line[o->have++] = buf[i];
   }
-  if (have > 0)
-    snprintf (out, outlen, "%.*s", (int) have, line);
+}
+
+/* Read the child's output until it closes it or the deadline passes;
+ * false on the deadline. */
+static bool
+collect_output (int fd, struct tool_output *o, time_t deadline)
+{
+  char buf[4096];
+
+  for (;;) {
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    time_t left = deadline - time (NULL);
+    ssize_t n;
+
+    if (left <= 0)
+      return false;
+    if (poll (&p, 1, (int) (left > 1000 ? 1000 : left) * 1000) == 0)
+      continue;
+    n = read (fd, buf, sizeof buf);
+    if (n == -1 && (errno == EINTR || errno == EAGAIN))
+      continue;
+    if (n <= 0)
+      break;
+    take_bytes (o, buf, n);
+  }
+  take_line (o);
+  return true;
 }
 
 /* posix_spawn, not fork: it runs no atfork handlers (gRPC registers
- * some) and copies no address space. */
+ * some) and copies no address space.  The child gets an empty signal
+ * mask and default handlers: ours blocks SIGTERM for the sigwait
+ * thread, and a child that inherited that could not be stopped. */
 pid_t
 spawn (const char *const argv[], int out_fd, bool new_session)
 {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
+  sigset_t none, defaults;
   pid_t pid;
   int err;
 
+  sigemptyset (&none);
+  sigemptyset (&defaults);
+  sigaddset (&defaults, SIGTERM);
+  sigaddset (&defaults, SIGINT);
+  sigaddset (&defaults, SIGHUP);
+  sigaddset (&defaults, SIGPIPE);
   posix_spawn_file_actions_init (&fa);
   posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2 (&fa, out_fd, 1);
   posix_spawn_file_actions_adddup2 (&fa, out_fd, 2);
   posix_spawnattr_init (&attr);
-  if (new_session)
-    posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETSID);
+  posix_spawnattr_setsigmask (&attr, &none);
+  posix_spawnattr_setsigdefault (&attr, &defaults);
+  posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+                            | (new_session ? POSIX_SPAWN_SETSID : 0));
   err = posix_spawnp (&pid, argv[0], &fa, &attr, (char *const *) argv, environ);
   posix_spawnattr_destroy (&attr);
   posix_spawn_file_actions_destroy (&fa);
@@ -78,7 +126,9 @@ spawn (const char *const argv[], int out_fd, bool new_session)
 int
 run_argv (char *out, size_t outlen, const char *const argv[])
 {
+  struct tool_output o = { "", "", "", 0 };
   int fds[2], status;
+  bool finished;
   pid_t pid;
 
   if (pipe2 (fds, O_CLOEXEC) == -1)
@@ -90,12 +140,20 @@ run_argv (char *out, size_t outlen, const char *const argv[])
     close (fds[0]);
     return -1;
   }
-  read_last_line (fds[0], out, outlen);
+  finished = collect_output (fds[0], &o, time (NULL) + RUN_TIMEOUT_S);
   close (fds[0]);
+  if (!finished)
+    kill (pid, SIGKILL);
   while (waitpid (pid, &status, 0) == -1)
     if (errno != EINTR)
       return -1;
-  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+  if (!finished)
+    snprintf (out, outlen, "%s did not finish within %d s", argv[0], RUN_TIMEOUT_S);
+  else if (strcmp (o.first, o.last) == 0)
+    snprintf (out, outlen, "%s", o.first);
+  else
+    snprintf (out, outlen, "%s ... %s", o.first, o.last);
+  return finished && WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }
 
 int
@@ -174,7 +232,7 @@ int
 unmount_if_mounted (const char *path)
 {
   while (mount_point (path, NULL, 0))
-    if (umount2 (path, 0) == -1)
+    if (umount2 (path, UMOUNT_NOFOLLOW) == -1)
       return -1;
   return 0;
 }
@@ -218,4 +276,29 @@ write_private_file (const char *path, const char *data, size_t len)
   if (close (fd) == -1)
     r = -1;
   return r;
+}
+
+int
+canonical_path (const char *path, char *out, size_t len)
+{
+  const char *slash = strrchr (path, '/');
+  char parent[PATH_MAX], *real;
+  int r;
+
+  if (slash == NULL || (size_t) (slash - path) >= sizeof parent) {
+    errno = EINVAL;
+    return -1;
+  }
+  memcpy (parent, path, (size_t) (slash - path));
+  parent[slash - path] = '\0';
+  real = realpath (parent[0] ? parent : "/", NULL);
+  if (real == NULL)
+    return -1;
+  r = snprintf (out, len, "%s/%s", strcmp (real, "/") == 0 ? "" : real, slash + 1);
+  free (real);
+  if (r < 0 || (size_t) r >= len) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return 0;
 }

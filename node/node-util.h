@@ -10,9 +10,10 @@
 #include <unistd.h>
 
 /* Run PROG with the NULL-terminated arguments after it, stdin from
- * /dev/null.  The last line the program printed (stdout or stderr) is
- * left in OUT, without its newline.  Returns the exit status, or -1 if
- * it could not be run or died of a signal. */
+ * /dev/null, for at most 5 minutes.  What it printed (stdout or stderr:
+ * its first and last lines) is left in OUT for an error message.  Returns
+ * the exit status, or -1 if it could not be run, died of a signal or was
+ * killed at the deadline. */
 int run (char *out, size_t outlen, const char *prog, ...)
   __attribute__ ((sentinel));
 int run_argv (char *out, size_t outlen, const char *const argv[]);
@@ -26,7 +27,8 @@ pid_t spawn (const char *const argv[], int out_fd, bool new_session);
  * (which may be NULL). */
 bool mount_point (const char *path, char *fstype, size_t fstype_len);
 
-/* umount PATH if it is mounted.  0 or -1 with errno. */
+/* umount PATH if it is mounted (not following a symlink there).  0 or
+ * -1 with errno. */
 int unmount_if_mounted (const char *path);
 
 /* Remove DIR and everything in it; 0 if it is gone. */
@@ -34,6 +36,11 @@ int remove_tree (const char *dir);
 
 /* Write LEN bytes to PATH (created mode 0600, replaced if it exists). */
 int write_private_file (const char *path, const char *data, size_t len);
+
+/* PATH (absolute, lexically clean) with its parent directory resolved:
+ * the spelling the mount table uses.  -1 with errno if the parent does
+ * not exist. */
+int canonical_path (const char *path, char *out, size_t len);
 
 /* Wait up to MS milliseconds for COND (polled every 50 ms). */
 #define WAIT_UNTIL(cond, ms)                                    \

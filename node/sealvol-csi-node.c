@@ -136,13 +136,12 @@ config_error (const char *what, const char *value)
 /* sealvol-attach next to this program (an install or a build tree),
  * else whatever $PATH finds. */
 static void
-find_attach_program (const char *argv0)
+find_attach_program (void)
 {
   static char path[PATH_MAX + 16];
   char self[PATH_MAX];
   ssize_t n = readlink ("/proc/self/exe", self, sizeof self - 1);
 
-  (void) argv0;
   if (getenv ("SEALVOL_ATTACH_PROGRAM")) {
     attach_config.program = getenv ("SEALVOL_ATTACH_PROGRAM");
     return;
@@ -156,8 +155,36 @@ find_attach_program (const char *argv0)
   }
 }
 
+/* The state directory holds the secrets and the records the plugin acts
+ * on as root: it must be a directory of root's, not a symlink, mode 0700.
+ * Its real path is what the mount table and sysfs will show. */
 static int
-read_config (const char *argv0)
+prepare_state_root (void)
+{
+  static char real[STATE_DIR_MAX + 1];
+  struct stat sb;
+  char *r;
+
+  if (mkdir (state_root, 0700) == -1 && errno != EEXIST)
+    return config_error (state_root, strerror (errno));
+  if ((r = realpath (state_root, NULL)) == NULL)
+    return config_error (state_root, strerror (errno));
+  if (strlen (r) > STATE_DIR_MAX) {
+    free (r);
+    return config_error ("the state directory's real path is too long", state_root);
+  }
+  strcpy (real, r);
+  free (r);
+  if (lstat (real, &sb) == -1 || !S_ISDIR (sb.st_mode) || sb.st_uid != 0)
+    return config_error ("the state directory must be a directory owned by root", real);
+  if ((sb.st_mode & 07777) != 0700 && chmod (real, 0700) == -1)
+    return config_error (real, strerror (errno));
+  state_root = real;
+  return 0;
+}
+
+static int
+read_config (void)
 {
   const char *v;
 
@@ -187,12 +214,8 @@ read_config (const char *argv0)
       return config_error ("SEALVOL_CSI_TIMEOUT must be 1..86400 seconds", v);
     attach_config.timeout = (int) t;
   }
-  find_attach_program (argv0);
-  if (mkdir (state_root, 0700) == -1 && errno != EEXIST)
-    return config_error (state_root, strerror (errno));
-  if (chmod (state_root, 0700) == -1)
-    return config_error (state_root, strerror (errno));
-  return 0;
+  find_attach_program ();
+  return prepare_state_root ();
 }
 
 int
@@ -209,7 +232,7 @@ main (int argc, char **argv)
     fprintf (stderr, "sealvol-csi-node: CSI_ENDPOINT is not set\n");
     return 2;
   }
-  if (read_config (argv[0]) == -1)
+  if (read_config () == -1)
     return 2;
   umask (077);
   r = csi_serve (endpoint, methods, sizeof methods / sizeof methods[0]);

@@ -105,7 +105,8 @@ extra_for () {
                 protoc-c -I"$top/node" -I"$(pkg-config --variable=includedir protobuf)" \
                     --c_out="$work/gen" csi.proto google/protobuf/wrappers.proto >&2
             fi
-            echo "-I$top/node -I$work/gen $top/node/csi-request.c $work/gen/csi.pb-c.c
+            echo "-I$top/node -I$work/gen $top/node/csi-request.c $top/node/csi-status.c
+                  $work/gen/csi.pb-c.c
                   $work/gen/google/protobuf/wrappers.pb-c.c
                   $(pkg-config --cflags grpc) $(pkg-config --cflags --libs libprotobuf-c)" ;;
     esac
