@@ -101,11 +101,12 @@ bind_mount (const char *source, const char *target, bool readonly, struct csi_st
 /* Make the target: a directory for mount access, an empty file for
  * block access.  One that exists must be of that kind, not a symlink. */
 static grpc_status_code
-make_target (const char *target, bool block, struct csi_status *st)
+make_target (const char *target, bool block, bool *created, struct csi_status *st)
 {
   struct stat sb;
   int fd;
 
+  *created = false;
   if (lstat (target, &sb) == 0) {
     if (block ? S_ISREG (sb.st_mode) : S_ISDIR (sb.st_mode))
       return GRPC_STATUS_OK;
@@ -122,6 +123,7 @@ make_target (const char *target, bool block, struct csi_status *st)
     if (fd == -1 || close (fd) == -1)
       return csi_fail (st, GRPC_STATUS_INTERNAL, "%s: %s", target, strerror (errno));
   }
+  *created = true;
   return GRPC_STATUS_OK;
 }
 
@@ -143,26 +145,27 @@ publish_block (struct vol_state *vs, struct publication *p, struct csi_status *s
 }
 
 static grpc_status_code
-publish (struct vol_state *vs, struct publication *p, struct csi_status *st)
+publish (struct vol_state *vs, struct publication *p, bool *created,
+         struct csi_status *st)
 {
-  if (make_target (p->target, vs->block, st) != GRPC_STATUS_OK)
+  if (make_target (p->target, vs->block, created, st) != GRPC_STATUS_OK)
     return st->code;
   if (vs->block)
     return publish_block (vs, p, st);
   return bind_mount (vs->staging_path, p->target, p->readonly, st);
 }
 
-/* Remove what publish made at the target: the mount, then the empty
- * directory or file under it, then a read-only loop device. */
-grpc_status_code
-unpublish (struct publication *p, struct csi_status *st)
+/* Remove what publish made at the target: the mount, then (if asked)
+ * the empty directory or file under it, then a read-only loop device. */
+static grpc_status_code
+undo_publish (struct publication *p, bool remove_target, struct csi_status *st)
 {
   struct stat sb;
 
   if (unmount_if_mounted (p->target) == -1)
     return csi_fail (st, GRPC_STATUS_INTERNAL, "cannot unmount %s: %s", p->target,
                      strerror (errno));
-  if (lstat (p->target, &sb) == 0) {
+  if (remove_target && lstat (p->target, &sb) == 0) {
     if (S_ISDIR (sb.st_mode) ? rmdir (p->target) == -1
         : S_ISREG (sb.st_mode) && sb.st_size == 0 && unlink (p->target) == -1)
       return csi_fail (st, GRPC_STATUS_INTERNAL, "cannot remove %s: %s", p->target,
@@ -171,6 +174,12 @@ unpublish (struct publication *p, struct csi_status *st)
   if (p->ro_device)
     return loop_detach (p->ro_device, st);
   return GRPC_STATUS_OK;
+}
+
+grpc_status_code
+unpublish (struct publication *p, struct csi_status *st)
+{
+  return undo_publish (p, true, st);
 }
 
 grpc_status_code
@@ -194,15 +203,17 @@ add_publication (struct vol_state *vs, const char *target, const struct capabili
 {
   struct publication *p = &vs->pubs[vs->n_pubs++];
   struct csi_status undo;
+  bool created = false;
 
   state_set (&p->target, target);
   state_set (&p->capability, cap->fingerprint);
   p->readonly = readonly;
   if (state_save (vs) == -1)
     csi_fail (st, GRPC_STATUS_INTERNAL, "cannot save state: %s", strerror (errno));
-  else if (publish (vs, p, st) == GRPC_STATUS_OK)
+  else if (publish (vs, p, &created, st) == GRPC_STATUS_OK)
     return GRPC_STATUS_OK;
-  if (unpublish (p, &undo) == GRPC_STATUS_OK) {
+  /* Only what this call made goes: a directory that was there stays. */
+  if (undo_publish (p, created, &undo) == GRPC_STATUS_OK) {
     state_drop_publication (vs, p);
     state_save (vs);
   }
@@ -241,8 +252,11 @@ node_publish (struct csi_call *call, const ProtobufCMessage *msg,
         fprintf (stderr, "sealvol-csi-node: published %s at %s%s\n", req->volume_id,
                  target, readonly ? " (read-only)" : "");
     }
-    else if (!mount_point (target, NULL, 0))
-      publish (&vs, p, st);             /* recorded, but the mount is gone */
+    else if (!mount_point (target, NULL, 0)) {
+      bool created;                     /* recorded, but the mount is gone */
+
+      publish (&vs, p, &created, st);
+    }
   }
   state_free (&vs);
   return st->code;

@@ -58,7 +58,7 @@ write_secrets (const Csi__V1__NodeStageVolumeRequest *req, const char *dir,
     return csi_fail (st, GRPC_STATUS_INTERNAL, "%s: %s", dir, strerror (errno));
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     const char *v = map_get (req->n_secrets, req->secrets, files[i][0]);
-    char path[PATH_MAX + 32];
+    char path[STATE_PATH_MAX + 32];
 
     if (v == NULL)
       continue;
@@ -78,7 +78,7 @@ remove_volume_dir (const struct vol_state *vs, struct csi_status *st)
   static const char *const files[] = {
     "disk", "attach.log", "state.json.tmp", "state.json",
   };
-  char path[PATH_MAX + 16];
+  char path[STATE_PATH_MAX];
 
   state_path (vs, "secrets", path, sizeof path);
   if (remove_tree (path) == -1)
@@ -198,7 +198,7 @@ static grpc_status_code
 attach_and_mount (const Csi__V1__NodeStageVolumeRequest *req, struct vol_state *vs,
                   const struct capability *cap, struct remote *r, struct csi_status *st)
 {
-  char secrets[PATH_MAX + 16];
+  char secrets[STATE_PATH_MAX];
   int64_t size;
 
   if (mkdir (vs->dir, 0700) == -1 && errno != EEXIST)
@@ -282,17 +282,18 @@ node_stage (struct csi_call *call, const ProtobufCMessage *msg,
             ProtobufCMessage *resp, struct csi_status *st)
 {
   const Csi__V1__NodeStageVolumeRequest *req = (const void *) msg;
+  /* The big pieces live with the call, not on the stack. */
   struct capability *cap = call_alloc (call, sizeof *cap);
-  struct remote_strings strings;
+  struct remote_strings *strings = call_alloc (call, sizeof *strings);
+  char *staging = call_alloc (call, PATH_MAX);
   struct remote remote;
-  char staging[PATH_MAX];
 
   (void) resp;
   if (require_field (req->volume_id, "volume_id", st)
       || request_path (req->staging_target_path, "staging_target_path", true,
-                       staging, sizeof staging, st)
+                       staging, PATH_MAX, st)
       || parse_capability (req->volume_capability, cap, st)
-      || parse_remote (req, &remote, &strings, st)
+      || parse_remote (req, &remote, strings, st)
       || check_staging_dir (staging, st))
     return st->code;
   return stage (req, staging, cap, &remote, st);

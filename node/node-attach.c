@@ -24,7 +24,7 @@
 
 struct attach_config attach_config = { ATTACH_AUTO, 60, "sealvol-attach" };
 
-#define URI_MAX (PATH_MAX + 512)
+#define URI_MAX (STATE_PATH_MAX + 600)
 
 /* libnbd's URI: the secrets go by directory (certificates) or by file
  * (PSK).  The parts were checked against a fixed character set. */
@@ -129,7 +129,7 @@ static pid_t
 start_sealvol_attach (const struct vol_state *vs, const struct remote *r,
                       const char *disk)
 {
-  char uri[URI_MAX], log[PATH_MAX + 16], timeout[16];
+  char uri[URI_MAX], log[STATE_PATH_MAX], timeout[16];
   const char *argv[8];
   int argc = 0, fd;
   pid_t pid;
@@ -175,7 +175,7 @@ file_size (const char *path)
 static void
 last_log_line (const struct vol_state *vs, char *out, size_t len)
 {
-  char log[PATH_MAX + 16], line[512];
+  char log[STATE_PATH_MAX], line[512];
   FILE *f;
 
   snprintf (out, len, "no message");
@@ -194,7 +194,7 @@ static grpc_status_code
 attach_fuse (struct vol_state *vs, const struct remote *r, int64_t size,
              struct csi_status *st)
 {
-  char disk[PATH_MAX + 16], out[256];
+  char disk[STATE_PATH_MAX], out[256];
   int fd;
 
   fuse_file (vs, disk, sizeof disk);
@@ -242,7 +242,7 @@ free_nbd_device (char *dev, size_t len)
 static grpc_status_code
 attach_nbd (struct vol_state *vs, const struct remote *r, struct csi_status *st)
 {
-  char dev[32], out[256], timeout[16], ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
+  char dev[32], out[256], timeout[16], ca[STATE_PATH_MAX], cert[STATE_PATH_MAX], key[STATE_PATH_MAX];
 
   if (r->psk_user)
     return csi_fail (st, GRPC_STATUS_FAILED_PRECONDITION,
@@ -399,7 +399,7 @@ stop_attach_processes (const char *disk)
 static grpc_status_code
 detach_fuse (struct vol_state *vs, struct csi_status *st)
 {
-  char disk[PATH_MAX + 16], out[256];
+  char disk[STATE_PATH_MAX], out[256];
 
   fuse_file (vs, disk, sizeof disk);
   if (detach_loops_on (disk, st) != GRPC_STATUS_OK)
@@ -414,7 +414,7 @@ detach_fuse (struct vol_state *vs, struct csi_status *st)
 bool
 attach_alive (const struct vol_state *vs)
 {
-  char disk[PATH_MAX + 16], backing[PATH_MAX], pidfile[64];
+  char disk[STATE_PATH_MAX], backing[PATH_MAX], pidfile[64];
 
   if (vs->attach == NULL || vs->device == NULL)
     return false;
@@ -465,7 +465,7 @@ grpc_status_code
 attach_refresh_size (struct vol_state *vs, int64_t want, int64_t *size,
                      struct csi_status *st)
 {
-  char disk[PATH_MAX + 16], out[256];
+  char disk[STATE_PATH_MAX], out[256];
   off_t before;
 
   if (strcmp (vs->attach, "fuse") != 0)

@@ -83,7 +83,7 @@ load_publications (json_object *root, struct vol_state *st)
 int
 state_load (const char *volume_id, struct vol_state *st)
 {
-  char name[40], path[PATH_MAX + 16];
+  char name[40], path[STATE_PATH_MAX];
   json_object *root, *v;
 
   memset (st, 0, sizeof *st);
@@ -146,7 +146,7 @@ publications_json (const struct vol_state *st)
 int
 state_save (const struct vol_state *st)
 {
-  char path[PATH_MAX + 16], tmp[PATH_MAX + 16];
+  char path[STATE_PATH_MAX], tmp[STATE_PATH_MAX];
   json_object *root = json_object_new_object ();
   int r;
 

@@ -15,6 +15,7 @@
 
 #define MAX_PUBLICATIONS 16
 #define STATE_DIR_MAX 400       /* the longest state directory accepted */
+#define STATE_PATH_MAX (STATE_DIR_MAX + 128)  /* a file in a volume's directory */
 
 struct publication {
   char *target;
