@@ -103,13 +103,31 @@ check_access_mode (const Csi__V1__VolumeCapability *c, struct capability *cap,
 /* A mount flag is one option of mount -o: no comma (it would smuggle in
  * a second option), no blank, no leading dash, and no slash, which keeps
  * out the options that name another device or file (xfs logdev=, ext4
- * journal_path=). */
+ * journal_path=).  Options that change what mount(8) does rather than
+ * how the filesystem behaves, or that undo the plugin's own choices
+ * (ro/rw, nosuid, nodev), are refused by name. */
 static bool
 mount_flag_ok (const char *f)
 {
-  return f[0] != '\0' && f[0] != '-'
-    && strspn (f, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-               "0123456789_.=:+-") == strlen (f);
+  static const char *const refused[] = {
+    "bind", "rbind", "move", "rmove", "remount", "ro", "rw", "defaults",
+    "suid", "dev", "user", "users", "owner", "group", NULL,
+  };
+  static const char *const refused_prefixes[] = {
+    "loop", "offset=", "sizelimit=", "x-", "X-", NULL,
+  };
+
+  if (f[0] == '\0' || f[0] == '-'
+      || strspn (f, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                 "0123456789_.=:+-") != strlen (f))
+    return false;
+  for (size_t i = 0; refused[i]; i++)
+    if (strcmp (f, refused[i]) == 0)
+      return false;
+  for (size_t i = 0; refused_prefixes[i]; i++)
+    if (strncmp (f, refused_prefixes[i], strlen (refused_prefixes[i])) == 0)
+      return false;
+  return true;
 }
 
 static grpc_status_code

@@ -85,10 +85,29 @@ collect_output (int fd, struct tool_output *o, time_t deadline)
   return true;
 }
 
+/* Reap PID, but only until the deadline: a tool that closed its output
+ * may still hang. */
+static bool
+wait_until_deadline (pid_t pid, int *status, time_t deadline)
+{
+  for (;;) {
+    pid_t r = waitpid (pid, status, WNOHANG);
+
+    if (r == pid)
+      return true;
+    if (r == -1 && errno != EINTR)
+      return false;
+    if (time (NULL) >= deadline)
+      return false;
+    usleep (10000);
+  }
+}
+
 /* posix_spawn, not fork: it runs no atfork handlers (gRPC registers
  * some) and copies no address space.  The child gets an empty signal
- * mask and default handlers: ours blocks SIGTERM for the sigwait
- * thread, and a child that inherited that could not be stopped. */
+ * mask and default handlers for every signal: ours blocks SIGTERM for
+ * the sigwait thread, and a child that inherited that (or an ignored
+ * signal from whoever started the plugin) could not be stopped. */
 pid_t
 spawn (const char *const argv[], int out_fd, bool new_session)
 {
@@ -99,11 +118,7 @@ spawn (const char *const argv[], int out_fd, bool new_session)
   int err;
 
   sigemptyset (&none);
-  sigemptyset (&defaults);
-  sigaddset (&defaults, SIGTERM);
-  sigaddset (&defaults, SIGINT);
-  sigaddset (&defaults, SIGHUP);
-  sigaddset (&defaults, SIGPIPE);
+  sigfillset (&defaults);       /* whatever the plugin was started ignoring */
   posix_spawn_file_actions_init (&fa);
   posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2 (&fa, out_fd, 1);
@@ -127,6 +142,7 @@ int
 run_argv (char *out, size_t outlen, const char *const argv[])
 {
   struct tool_output o = { "", "", "", 0 };
+  time_t deadline = time (NULL) + RUN_TIMEOUT_S;
   int fds[2], status;
   bool finished;
   pid_t pid;
@@ -140,13 +156,15 @@ run_argv (char *out, size_t outlen, const char *const argv[])
     close (fds[0]);
     return -1;
   }
-  finished = collect_output (fds[0], &o, time (NULL) + RUN_TIMEOUT_S);
+  finished = collect_output (fds[0], &o, deadline)
+    && wait_until_deadline (pid, &status, deadline);
   close (fds[0]);
-  if (!finished)
+  if (!finished) {
     kill (pid, SIGKILL);
-  while (waitpid (pid, &status, 0) == -1)
-    if (errno != EINTR)
-      return -1;
+    while (waitpid (pid, &status, 0) == -1)
+      if (errno != EINTR)
+        return -1;
+  }
   if (!finished)
     snprintf (out, outlen, "%s did not finish within %d s", argv[0], RUN_TIMEOUT_S);
   else if (strcmp (o.first, o.last) == 0)

@@ -58,6 +58,38 @@
 #   expansion       OUT_OF_RANGE, idempotent; ext4 online growth
 #   plugin_restart  SIGTERM with a client connected, restart, carry on
 #   storage_restart nbdkit SIGKILLed and restarted under a writer
+#   review_checks   (full only) the review's findings, each check on its
+#                   own: a failure is recorded, what it made is undone (by
+#                   the plugin, else by hand), and the rest go on; the run
+#                   fails at the end with the list.  Numbered as the review:
+#                   11 a volume_id with a newline (all six Node calls), server
+#                      port 0 or 70000: INVALID_ARGUMENT
+#                   4  mount flags with ',', blanks, '/', a leading '-',
+#                      empty, over 4 KiB: INVALID_ARGUMENT, nothing left
+#                   1  unpublish leaves alone what the plugin did not make:
+#                      a regular file, a tmpfs mount point (volume never
+#                      staged), a directory never published (volume staged)
+#                   2  publish refuses a target of the wrong kind (mount on
+#                      a file or a symlink to a directory, block on a
+#                      directory) and leaves it as it was
+#                   8  sealvol-attach starts with no blocked signal (SIGHUP,
+#                      which it blocks itself, aside) and SIGTERM not
+#                      ignored; also from a plugin started with SIGTERM
+#                      ignored (in 7)
+#                   3  a read-only publish keeps nosuid,nodev,noexec
+#                   6  "<dir>/" and "<parent>//mount" are the same paths as
+#                      their plain forms: idempotent, everything undone
+#                   10 block publish at the same target, readonly flipped:
+#                      ALREADY_EXISTS
+#                   9  read-only block target unmounted behind the plugin's
+#                      back: unpublish and unstage OK, no loop device left
+#                      (9b: unstage with no unpublish)
+#                   5  a storage host that accepts and never answers:
+#                      UNAVAILABLE or DEADLINE_EXCEEDED within 40 s, Probe OK
+#                   7  a second plugin with SEALVOL_CSI_STATE_DIR a symlink
+#                      plus '/': a full lifecycle leaves nothing; a state
+#                      dir owned by uid 65534: exit 2, one line; CSI_ENDPOINT
+#                      a regular file: non-zero exit, the file kept
 #   finish          nothing left; no secret in any log or state file
 import errno
 import hashlib
@@ -101,6 +133,10 @@ RPC = csi.NodeServiceCapability.RPC
 # ------------------------------------------------------------------ output
 
 
+class CheckFailed(Exception):
+    """A check failed; fail() has printed why."""
+
+
 def fail(msg):
     print("FAIL: " + msg, flush=True)
     try:
@@ -110,7 +146,7 @@ def fail(msg):
         sys.stdout.write("".join(tail))
     except OSError:
         pass
-    sys.exit(1)
+    raise CheckFailed(msg)
 
 
 def ok(msg):
@@ -344,18 +380,23 @@ def tmp_mounts():
 
 
 def tmp_loops():
-    """Loop devices whose backing file is under TMP."""
-    out = set()
+    """Loop devices whose backing file is under TMP, and the loop devices
+    over those (a read-only block publish puts one there)."""
+    back = {}
     for d in os.listdir("/sys/block"):
         if not d.startswith("loop"):
             continue
         try:
-            back = read("/sys/block/%s/loop/backing_file" % d).strip()
+            back[d] = read("/sys/block/%s/loop/backing_file" % d).strip()
         except OSError:
             continue
-        if back.startswith(TMP + "/"):
-            out.add(d)
-    return out
+    out = {d for d, b in back.items() if b.startswith(TMP + "/")}
+    while True:
+        more = {d for d, b in back.items()
+                if d not in out and b.startswith("/dev/") and b[5:] in out}
+        if not more:
+            return out
+        out |= more
 
 
 def cmdline(pid):
@@ -1262,6 +1303,756 @@ def storage_restart(v, p1, sums):
     same_footprint(INITIAL, "unstage v1 at the end")
 
 
+# ================================================================== review
+#
+# The review's findings, each pinned by a check that runs on its own: a
+# failure is recorded (REVIEW_FAILED), what the check made is undone
+# through the plugin and then by force, and the next check goes on.
+# main() fails the run at the end if any of them failed.
+
+REVIEW_FAILED = []              # (label, message)
+REVIEW_PASSED = []
+SIGHUP_BIT = 1 << (signal.SIGHUP - 1)
+SIGINT_BIT = 1 << (signal.SIGINT - 1)
+SIGTERM_BIT = 1 << (signal.SIGTERM - 1)        # 0x4000
+
+
+def soft(label, fn, *args):
+    """Run the check FN; record whether it passed.  Returns that."""
+    try:
+        fn(*args)
+    except CheckFailed as e:
+        REVIEW_FAILED.append((label, str(e)))
+        print("---- check %s FAILED" % label, flush=True)
+        return False
+    REVIEW_PASSED.append(label)
+    ok("check %s passed" % label)
+    return True
+
+
+def quiet(name, req, timeout=60):
+    """A cleanup call: its result does not matter."""
+    return rpc(name, req, timeout=timeout)[0]
+
+
+def run(*argv):
+    return subprocess.run(list(argv), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+
+
+def force_clean(before):
+    """Undo by hand what the plugin left behind since BEFORE (a
+    footprint): mounts, loop devices (those over loop devices first),
+    FUSE files, attach programs, state entries."""
+    def new_mounts(fuse):
+        return [m["mp"] for m in reversed(mountinfo())
+                if m["mp"].startswith(TMP + "/") and m["mp"] not in before["mounts"]
+                and m["fstype"].startswith("fuse") == fuse]
+    for mp in new_mounts(False):
+        run("umount", mp) == 0 or run("umount", "-l", mp)
+    for _ in range(3):
+        loops = tmp_loops() - before["loops"]
+        if not loops:
+            break
+        over = {d for d in loops
+                if read("/sys/block/%s/loop/backing_file" % d).strip().startswith("/dev/")}
+        for d in sorted(over or loops):
+            run("losetup", "-d", "/dev/" + d)
+        time.sleep(0.5)
+    for mp in new_mounts(True):
+        run("fusermount3", "-u", mp) == 0 or run("umount", "-l", mp)
+    for pid in set(attach_procs()) - before["attach processes"]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    for e in state_entries() - before["state"]:
+        if os.sep not in e:
+            subprocess.run(["rm", "-rf", os.path.join(STATE, e)])
+
+
+def review(label, body):
+    """Run the group of checks BODY; then nothing it made may be left
+    (it cleans up through the plugin itself, in finally blocks): what
+    is, fails LABEL and is removed by hand."""
+    before = footprint()
+    try:
+        body()
+    except CheckFailed as e:
+        REVIEW_FAILED.append((label, str(e)))
+    deadline = time.time() + 5
+    while True:
+        now = footprint()
+        diff = {k: (sorted(before[k]), sorted(now[k])) for k in before if before[k] != now[k]}
+        if not diff or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    if diff:
+        msg = "left behind after cleaning up through the plugin: " + "; ".join(
+            "%s was %s, now %s" % (k, b, n) for k, (b, n) in diff.items())
+        print("FAIL: %s: %s" % (label, msg), flush=True)
+        REVIEW_FAILED.append((label + " (cleanup)", msg))
+        force_clean(before)
+
+
+def new_since(before):
+    """What is on the node now and was not at BEFORE (a footprint):
+    mounts under TMP, loop devices, attach programs."""
+    now = footprint()
+    return {k: sorted(set(now[k]) - set(before[k]))
+            for k in ("mounts", "loops", "attach processes")}
+
+
+def review_dir(name):
+    d = os.path.join(TMP, "review", name)
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def file_id(path):
+    st = os.lstat(path)
+    return (st.st_dev, st.st_ino, stat.S_IFMT(st.st_mode))
+
+
+def mounts_at(path):
+    return [m for m in mountinfo() if m["mp"] == path]
+
+
+# ---- 1: NodeUnpublishVolume never touches what the plugin did not create
+
+def r1():
+    never = "pv-review-never-staged"
+
+    def regular_file():
+        f = os.path.join(review_dir("c1a"), "target")
+        write_file(f, b"the CO's file, not the plugin's\n")
+        ident = file_id(f)
+        expect("1a: unpublish a volume never staged, target an existing regular file",
+               C.OK, "NodeUnpublishVolume",
+               csi.NodeUnpublishVolumeRequest(volume_id=never, target_path=f))
+        check(os.path.lexists(f), "1a: unpublish of a volume never staged removed %s" % f)
+        check(file_id(f) == ident and read(f) == "the CO's file, not the plugin's\n",
+              "1a: unpublish of a volume never staged changed %s" % f)
+        ok("1a: the regular file is still there with its content")
+
+    def tmpfs_dir():
+        d = os.path.join(review_dir("c1b"), "target")
+        os.makedirs(d, exist_ok=True)
+        check(run("mount", "-t", "tmpfs", "-o", "size=1m", "review-tmpfs", d) == 0,
+              "1b: cannot mount a tmpfs on %s" % d)
+        try:
+            write_file(os.path.join(d, "inside"), b"x")
+            expect("1b: unpublish a volume never staged, target a tmpfs mount point",
+                   C.OK, "NodeUnpublishVolume",
+                   csi.NodeUnpublishVolumeRequest(volume_id=never, target_path=d))
+            m = mount_at(d)
+            check(m is not None and m["fstype"] == "tmpfs",
+                  "1b: unpublish of a volume never staged unmounted the tmpfs on %s (%s)"
+                  % (d, "gone" if not os.path.lexists(d) else m))
+            check(os.path.exists(os.path.join(d, "inside")), "1b: the tmpfs lost its file")
+            ok("1b: the tmpfs is still mounted, its file there")
+        finally:
+            while mount_at(d) is not None and run("umount", d) == 0:
+                pass
+
+    def other_target():
+        v = Vol("v1", mount_cap())
+        p = target("c1c")
+        u = os.path.join(review_dir("c1c"), "never-published")
+        os.makedirs(u, exist_ok=True)
+        ident = file_id(u)
+        try:
+            v.stage("1c: stage")
+            v.publish(p, label="1c: publish")
+            expect("1c: unpublish v1 at a directory where it was never published",
+                   C.OK, "NodeUnpublishVolume", v.unpublish_req(u))
+            check(os.path.lexists(u), "1c: unpublish at a target never published removed %s" % u)
+            check(file_id(u) == ident and os.listdir(u) == [],
+                  "1c: unpublish at a target never published changed %s" % u)
+            check(is_mountpoint(p), "1c: v1 is no longer published at %s" % p)
+            ok("1c: the directory is untouched; v1 still published at its own target")
+        finally:
+            quiet("NodeUnpublishVolume", v.unpublish_req(p))
+            quiet("NodeUnstageVolume", v.unstage_req())
+
+    soft("1a (unpublish never staged, regular file)", regular_file)
+    soft("1b (unpublish never staged, tmpfs mount point)", tmpfs_dir)
+    soft("1c (unpublish at a target never published)", other_target)
+
+
+# ---- 2: NodePublishVolume on a target of the wrong kind
+
+def r2():
+    def mount_on_file(v):
+        t = os.path.join(review_dir("c2a"), "mount")
+        write_file(t, b"not a directory\n")
+        ident = file_id(t)
+        code = expect("2a: publish (mount) where target_path is a regular file",
+                      (C.INVALID_ARGUMENT, C.FAILED_PRECONDITION), "NodePublishVolume",
+                      v.publish_req(t))
+        print("     (2a answered %s)" % code.name, flush=True)
+        check(os.path.lexists(t) and file_id(t) == ident and read(t) == "not a directory\n",
+              "2a: the refused publish changed or removed the file %s" % t)
+        check(not is_mountpoint(t), "2a: %s was mounted" % t)
+        ok("2a: the file is untouched")
+
+    def mount_on_symlink(v):
+        dest = review_dir("c2b-dest")
+        link = os.path.join(review_dir("c2b"), "mount")
+        if not os.path.lexists(link):
+            os.symlink(dest, link)
+        try:
+            expect("2b: publish (mount) where target_path is a symlink to a directory",
+                   C.INVALID_ARGUMENT, "NodePublishVolume", v.publish_req(link))
+            check(not is_mountpoint(dest), "2b: the publish mounted %s, the link's destination" % dest)
+            check(os.path.islink(link) and os.readlink(link) == dest and os.path.isdir(dest),
+                  "2b: the refused publish changed the symlink %s or its destination" % link)
+            ok("2b: nothing mounted on the link's destination; link and destination untouched")
+        finally:
+            if is_mountpoint(dest):
+                quiet("NodeUnpublishVolume", v.unpublish_req(link))
+                while is_mountpoint(dest) and run("umount", dest) == 0:
+                    pass
+
+    def block_on_dir(vb):
+        d = os.path.join(review_dir("c2c"), "dev")
+        os.makedirs(d, exist_ok=True)
+        ident = file_id(d)
+        try:
+            expect("2c: publish (block) where target_path is a directory",
+                   C.INVALID_ARGUMENT, "NodePublishVolume", vb.publish_req(d))
+            check(os.path.lexists(d) and file_id(d) == ident and os.listdir(d) == [],
+                  "2c: the refused publish changed or removed the directory %s" % d)
+            check(not is_mountpoint(d), "2c: %s was mounted" % d)
+            ok("2c: the directory is untouched")
+        finally:
+            if is_mountpoint(d):
+                quiet("NodeUnpublishVolume", vb.unpublish_req(d))
+
+    v = Vol("v1", mount_cap())
+    try:
+        if soft("2: stage v1", v.stage):
+            soft("2a (mount publish on a regular file)", mount_on_file, v)
+            soft("2b (mount publish on a symlink to a directory)", mount_on_symlink, v)
+    finally:
+        quiet("NodeUnstageVolume", v.unstage_req())
+    vb = Vol("vb", block_cap())
+    try:
+        if soft("2: stage vb (block)", vb.stage):
+            soft("2c (block publish on a directory)", block_on_dir, vb)
+    finally:
+        quiet("NodeUnstageVolume", vb.unstage_req())
+
+
+# ---- 3 and 8: a staged volume's mount flags and its attach program
+
+def attach_pid_for(state_dir):
+    """The sealvol-attach working for a volume staged under STATE_DIR."""
+    pids = [pid for pid, cmd in attach_procs().items()
+            if state_dir in cmd and "sealvol-attach" in cmd.split()[0]]
+    check(len(pids) == 1, "no single sealvol-attach process mentions %s: %s"
+          % (state_dir, attach_procs()))
+    return pids[0]
+
+
+def signal_masks(pid):
+    out = {}
+    for line in open("/proc/%d/status" % pid):
+        k, _, val = line.partition(":")
+        if k in ("SigBlk", "SigIgn"):
+            out[k] = int(val.strip(), 16)
+    return out
+
+
+def check_attach_signals(label, state_dir):
+    """The attach program starts with no blocked signal and SIGTERM not
+    ignored.  sealvol-attach blocks SIGHUP itself, in every thread but
+    the one that sigwaits for it: that bit, and only that one, may be
+    set in its main thread's mask."""
+    pid = attach_pid_for(state_dir)
+    m = signal_masks(pid)
+    print("     (%s: sealvol-attach %d: SigBlk %016x SigIgn %016x)"
+          % (label, pid, m["SigBlk"], m["SigIgn"]), flush=True)
+    wrong = []
+    if m["SigBlk"] & ~SIGHUP_BIT:
+        wrong.append("runs with blocked signals SigBlk %016x%s (it blocks only SIGHUP "
+                     "itself: the plugin passed its mask on)"
+                     % (m["SigBlk"], " (SIGTERM among them)" if m["SigBlk"] & SIGTERM_BIT else ""))
+    if m["SigIgn"] & SIGTERM_BIT:
+        wrong.append("ignores SIGTERM (SigIgn %016x)" % m["SigIgn"])
+    check(not wrong, "%s: sealvol-attach (pid %d) %s" % (label, pid, "; and ".join(wrong)))
+    ok("%s: sealvol-attach %d: no blocked signal but its own SIGHUP, SIGTERM not ignored"
+       % (label, pid))
+
+
+def r3():
+    flags = ["nosuid", "nodev", "noexec"]
+    v = Vol("v1", mount_cap(flags=flags))
+    p = target("c3")
+
+    def readonly_publish():
+        m = mount_at(v.staging)
+        check(m and all(f in m["opts"] for f in flags),
+              "3: the staging mount lacks nosuid,nodev,noexec: %s" % (m and m["opts"]))
+        v.publish(p, readonly=True, label="3: publish read-only")
+        m = mount_at(p)
+        check(m is not None, "3: %s is not a mount point" % p)
+        missing = [f for f in ["ro"] + flags if f not in m["opts"]]
+        check(not missing, "3: the read-only publish at %s is mounted %s: lacks %s"
+              % (p, ",".join(m["opts"]), ",".join(missing)))
+        ok("3: read-only publish mounted %s" % ",".join(m["opts"]))
+
+    try:
+        if soft("3/8: stage v1 with nosuid,nodev,noexec", v.stage, "3: stage with nosuid,nodev,noexec"):
+            soft("8 (sealvol-attach signal mask, main plugin)", check_attach_signals, "8",
+                 STATE + "/")
+            soft("3 (read-only publish keeps nosuid,nodev,noexec)", readonly_publish)
+    finally:
+        quiet("NodeUnpublishVolume", v.unpublish_req(p))
+        quiet("NodeUnstageVolume", v.unstage_req())
+
+
+# ---- 4: mount flags that must never reach mount(8)
+
+def r4():
+    missing_dev = "/dev/sealvol-test-no-such-device"     # never a real disk
+    cases = [
+        ("a comma", "ext4", ["noexec,nosuid"]),
+        ("a space", "ext4", ["noexec nosuid"]),
+        ("a tab", "ext4", ["noatime\tnodev"]),
+        ("a newline", "ext4", ["noatime\nnodev"]),
+        ("a '/' (ext4 journal_path)", "ext4", ["journal_path=" + missing_dev]),
+        ("a '/' (xfs logdev)", "xfs", ["logdev=" + missing_dev]),
+        ("a leading '-'", "ext4", ["-v"]),
+        ("an empty flag", "ext4", ["noatime", ""]),
+        ("4100 bytes in all (41 flags of 100)", "ext4", ["x" * 100] * 41),
+    ]
+
+    def one(what, fs, flags):
+        name = "vx" if fs == "xfs" else "v1"
+        v = Vol(name, mount_cap(fs=fs, flags=flags))
+        before = footprint()
+        try:
+            expect("4: stage %s with a mount flag holding %s" % (name, what),
+                   C.INVALID_ARGUMENT, "NodeStageVolume", v.stage_req())
+            check(not is_mountpoint(v.staging), "4: %s: %s was mounted" % (what, v.staging))
+            same_footprint(before, "4: mount flag with %s" % what)
+        finally:
+            if is_mountpoint(v.staging) or state_entries() != before["state"]:
+                quiet("NodeUnstageVolume", v.unstage_req())
+
+    for what, fs, flags in cases:
+        soft("4 (mount flag with %s)" % what, one, what, fs, flags)
+
+
+# ---- 5: a storage host that accepts and never answers
+
+class SilentServer:
+    """Listens on 127.0.0.1, accepts, and says nothing until closed."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.done = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.done:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+
+    def close(self):
+        self.done = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+        self.thread.join(5)
+
+
+def r5():
+    v = Vol("v1", mount_cap())
+
+    def silent():
+        before = footprint()
+        srv = SilentServer()
+        try:
+            ctx = v.context()
+            ctx["server"] = "127.0.0.1:%d" % srv.port
+            start = time.time()
+            code, _, err = rpc("NodeStageVolume", v.stage_req(context=ctx), timeout=41)
+            took = time.time() - start
+            check(srv.conns, "5: the plugin never connected to the silent server")
+            check(took < 40 and code in (C.UNAVAILABLE, C.DEADLINE_EXCEEDED),
+                  "5: stage against a server that never answers: %s after %.1f s, "
+                  "want UNAVAILABLE or DEADLINE_EXCEEDED within 40 s%s"
+                  % (describe(code, err), took,
+                     " (the client gave up: the plugin did not answer)" if took >= 40 else ""))
+            ok("5: stage against a server that accepts and never answers -> %s after %.1f s"
+               % (code.name, took))
+            code, _, err = rpc("Probe", csi.ProbeRequest(), timeout=5)
+            check(code == C.OK, "5: Probe right after: %s (the plugin is stuck?)" % describe(code, err))
+            ok("5: Probe right after: OK")
+            check(not is_mountpoint(v.staging), "5: %s was mounted" % v.staging)
+            same_footprint(before, "5: stage against a silent server")
+        finally:
+            srv.close()
+            # Free a plugin stuck on the silent server before going on.
+            quiet("Probe", csi.ProbeRequest(), timeout=60)
+            if state_entries() != before["state"]:
+                quiet("NodeUnstageVolume", v.unstage_req())
+
+    soft("5 (storage host accepts, never answers)", silent)
+
+
+# ---- 6: the same paths written differently
+
+def r6():
+    v = Vol("v1", mount_cap())
+    v.staging = os.path.join(TMP, "staging", "c6")
+    os.makedirs(v.staging, exist_ok=True)
+    parent = os.path.dirname(target("c6"))
+    plain_t = os.path.join(parent, "mount")
+    slashes_t = parent + "//mount"
+    slash_s = v.staging + "/"
+
+    def paths():
+        before = footprint()
+        call_ok("6: stage with staging_target_path %s" % slash_s, "NodeStageVolume",
+                v.stage_req(staging=slash_s))
+        ms = mounts_at(v.staging)
+        check(len(ms) == 1, "6: %s: %d mounts, want 1" % (v.staging, len(ms)))
+        sid = staging_mount_id(v.staging)
+        ok("6: stage at %s: %s is a mount point" % (slash_s, v.staging))
+        call_ok("6: publish with target %s" % slashes_t, "NodePublishVolume",
+                v.publish_req(slashes_t, staging=slash_s))
+        check(len(mounts_at(plain_t)) == 1, "6: publish at %s: %s is not mounted once (%d)"
+              % (slashes_t, plain_t, len(mounts_at(plain_t))))
+        ok("6: publish at %s: %s is a mount point" % (slashes_t, plain_t))
+        call_ok("6: stage again with the plain %s" % v.staging, "NodeStageVolume", v.stage_req())
+        check(len(mounts_at(v.staging)) == 1 and staging_mount_id(v.staging) == sid,
+              "6: the second stage (plain path) did not find the first: %s has %d mounts"
+              % (v.staging, len(mounts_at(v.staging))))
+        ok("6: stage again with the plain path: OK, the same mount")
+        call_ok("6: publish again with the plain %s" % plain_t, "NodePublishVolume",
+                v.publish_req(plain_t))
+        check(len(mounts_at(plain_t)) == 1, "6: %s is mounted %d times, want once"
+              % (plain_t, len(mounts_at(plain_t))))
+        ok("6: publish again with the plain target: OK, mounted once")
+        call_ok("6: unpublish with the plain target", "NodeUnpublishVolume", v.unpublish_req(plain_t))
+        check(not os.path.lexists(plain_t), "6: unpublish (plain): %s still exists" % plain_t)
+        call_ok("6: unstage with the plain staging path", "NodeUnstageVolume", v.unstage_req())
+        check(not is_mountpoint(v.staging), "6: unstage (plain): %s still mounted" % v.staging)
+        same_footprint(before, "6: unpublish and unstage with the plain paths")
+        ok("6: unpublish and unstage with the plain paths: everything is gone")
+
+    try:
+        soft("6 (trailing slash, double slash)", paths)
+    finally:
+        for t in (plain_t, slashes_t):
+            quiet("NodeUnpublishVolume", v.unpublish_req(t))
+        for s in (v.staging, slash_s):
+            quiet("NodeUnstageVolume", v.unstage_req(staging=s))
+
+
+def staging_mount_id(path):
+    ids = [line.split()[0] for line in open("/proc/self/mountinfo")
+           if _unescape(line.split()[4]) == path]
+    return ids[-1] if ids else None
+
+
+# ---- 9 and 10: block publishes
+
+def r9():
+    vb = Vol("vb", block_cap())
+
+    def flip():
+        t = os.path.join(review_dir("c10"), "dev")
+        try:
+            vb.publish(t, label="10: publish (block, writable)")
+            rdev = os.stat(t).st_rdev
+            expect("10: publish the block volume at the same target read-only",
+                   C.ALREADY_EXISTS, "NodePublishVolume", vb.publish_req(t, readonly=True))
+            check(is_mountpoint(t) and os.stat(t).st_rdev == rdev,
+                  "10: the refused publish changed %s" % t)
+            vb.unpublish(t, label="10: unpublish")
+            vb.publish(t, readonly=True, label="10: publish (block, read-only)")
+            rdev = os.stat(t).st_rdev
+            expect("10: publish the block volume at the same target writable",
+                   C.ALREADY_EXISTS, "NodePublishVolume", vb.publish_req(t, readonly=False))
+            check(is_mountpoint(t) and os.stat(t).st_rdev == rdev,
+                  "10: the refused publish changed %s" % t)
+        finally:
+            quiet("NodeUnpublishVolume", vb.unpublish_req(t))
+
+    def no_loops_left(label):
+        # The kernel lets go of a detached loop device a moment later.
+        deadline = time.time() + 5
+        while tmp_loops() - base and time.time() < deadline:
+            time.sleep(0.2)
+        left = tmp_loops() - base
+        check(not left, "%s: loop devices left after the unstage: %s" % (label, ", ".join(
+            "%s (on %s)" % (d, read("/sys/block/%s/loop/backing_file" % d).strip())
+            for d in sorted(left))))
+
+    def unmounted_behind():
+        t = os.path.join(review_dir("c9"), "dev")
+        vb.publish(t, readonly=True, label="9: publish (block, read-only)")
+        check(stat.S_ISBLK(os.stat(t).st_mode), "9: %s is not a block device" % t)
+        check(run("umount", t) == 0, "9: cannot unmount %s" % t)
+        ok("9: unmounted %s behind the plugin's back" % t)
+        call_ok("9: unpublish after the target was unmounted", "NodeUnpublishVolume",
+                vb.unpublish_req(t))
+        call_ok("9: unstage after that", "NodeUnstageVolume", vb.unstage_req())
+        no_loops_left("9")
+        ok("9: unpublish and unstage OK, no loop device left")
+
+    def unstage_without_unpublish():
+        # The same, but the CO goes straight to NodeUnstageVolume: the
+        # plugin finishes the lost publication, read-only loop included.
+        t = os.path.join(review_dir("c9b"), "dev")
+        vb.stage("9b: stage again")
+        vb.publish(t, readonly=True, label="9b: publish (block, read-only)")
+        check(run("umount", t) == 0, "9b: cannot unmount %s" % t)
+        call_ok("9b: unstage (no unpublish) after the target was unmounted", "NodeUnstageVolume",
+                vb.unstage_req())
+        no_loops_left("9b")
+        ok("9b: unstage OK, no loop device left")
+
+    base = tmp_loops()
+    try:
+        if soft("9/10: stage vb (block)", vb.stage, "9/10: stage"):
+            soft("10 (block publish again with readonly flipped)", flip)
+            soft("9 (read-only block target unmounted behind the plugin's back)", unmounted_behind)
+            soft("9b (the same, unstaged without an unpublish)", unstage_without_unpublish)
+    finally:
+        for leaf in ("c9", "c9b", "c10"):
+            quiet("NodeUnpublishVolume", vb.unpublish_req(os.path.join(TMP, "review", leaf, "dev")))
+        quiet("NodeUnstageVolume", vb.unstage_req())
+
+
+# ---- 11: a volume id with a newline; ports out of range
+
+def r11():
+    v = Vol("v1", mount_cap())
+    vid = "pv-acme-v1\nsecond-line"
+    t = target("c11")
+
+    def newline():
+        before = footprint()
+        pub = v.publish_req(t)
+        pub.volume_id = vid
+        unpub = v.unpublish_req(t)
+        unpub.volume_id = vid
+        unst = v.unstage_req()
+        unst.volume_id = vid
+        stats = v.stats_req(v.staging)
+        stats.volume_id = vid
+        exp = v.expand_req(v.staging, 256 * MiB)
+        exp.volume_id = vid
+        wrong = []
+        for name, req in [("NodeStageVolume", v.stage_req(vid=vid)), ("NodePublishVolume", pub),
+                          ("NodeUnpublishVolume", unpub), ("NodeUnstageVolume", unst),
+                          ("NodeGetVolumeStats", stats), ("NodeExpandVolume", exp)]:
+            code, _, err = rpc(name, req)
+            if code != C.INVALID_ARGUMENT:
+                wrong.append("%s -> %s" % (name, describe(code, err)))
+            if name == "NodeStageVolume" and code == C.OK:
+                quiet("NodeUnstageVolume", unst)
+        check(not wrong, "11: a volume_id with a newline, want INVALID_ARGUMENT: " + "; ".join(wrong))
+        ok("11: a volume_id with a newline -> INVALID_ARGUMENT from all six Node calls")
+        same_footprint(before, "11: volume_id with a newline")
+
+    def port(server):
+        before = footprint()
+        ctx = v.context()
+        ctx["server"] = server
+        try:
+            expect("11: stage with server %s" % server, C.INVALID_ARGUMENT, "NodeStageVolume",
+                   v.stage_req(context=ctx))
+            same_footprint(before, "11: server %s" % server)
+        finally:
+            if state_entries() != before["state"]:
+                quiet("NodeUnstageVolume", v.unstage_req())
+
+    soft("11 (volume_id with a newline)", newline)
+    soft("11 (server 127.0.0.1:0)", port, "127.0.0.1:0")
+    soft("11 (server 127.0.0.1:70000)", port, "127.0.0.1:70000")
+
+
+# ---- 7: a second plugin: the state directory through a symlink; bad set-ups
+
+class OtherPlugin:
+    """A second sealvol-csi-node, configured as the first but for the
+    environment given, its socket under TMP; used as the plugin by
+    rpc() and its friends inside a with block."""
+
+    def __init__(self, name, env, ignore_sigterm=False):
+        with open(os.path.join(RUN, "csi.argv"), "rb") as f:
+            argv = [a.decode() for a in f.read().split(b"\0")[:-1]]
+        self.base_env = dict(os.environ)
+        if argv[0] == "env" or argv[0].endswith("/env"):
+            argv = argv[1:]
+        while argv and "=" in argv[0] and not argv[0].startswith("/"):
+            k, _, val = argv.pop(0).partition("=")
+            self.base_env[k] = val
+        self.program = argv[0]
+        self.name = name
+        self.log = os.path.join(TMP, name + ".log")
+        self.socket = os.path.join(TMP, name, "csi.sock")
+        os.makedirs(os.path.dirname(self.socket), exist_ok=True)
+        self.env = dict(self.base_env, CSI_ENDPOINT="unix://" + self.socket, **env)
+        self.ignore_sigterm = ignore_sigterm
+        self.proc = None
+
+    def run_once(self, timeout=5, **env):
+        """Run the plugin with ENV on top; (status or None if it was still
+        running after TIMEOUT, stderr)."""
+        e = dict(self.env, **env)
+        try:
+            r = subprocess.run([self.program], env=e, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=timeout)
+        except subprocess.TimeoutExpired as x:
+            return None, (x.stderr or b"").decode(errors="replace")
+        return r.returncode, r.stderr.decode(errors="replace")
+
+    def __enter__(self):
+        def pre():
+            if self.ignore_sigterm:
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([self.program], env=self.env, stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=log, start_new_session=True,
+                                         preexec_fn=pre)
+        with open(os.path.join(RUN, self.name + ".pid"), "w") as f:
+            f.write("%d\n" % self.proc.pid)
+        deadline = time.time() + 10
+        while not os.path.exists(self.socket):
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.stop()
+                fail("%s did not start: %s" % (self.name, read(self.log)[-500:]))
+            time.sleep(0.05)
+        global CH, IDENT, NODE, LOG
+        self.saved = (CH, IDENT, NODE, LOG)
+        CH = grpc.insecure_channel("unix://" + self.socket)
+        IDENT = csi_grpc.IdentityStub(CH)
+        NODE = csi_grpc.NodeStub(CH)
+        LOG = self.log
+        return self
+
+    def __exit__(self, *exc):
+        global CH, IDENT, NODE, LOG
+        CH.close()
+        CH, IDENT, NODE, LOG = self.saved
+        self.stop()
+        return False
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            print("     (%s did not exit within 5 s of SIGTERM: killed)" % self.name, flush=True)
+            self.proc.kill()
+            self.proc.wait()
+
+
+def r7():
+    real = os.path.join(TMP, "state-real")
+    os.makedirs(real, mode=0o700, exist_ok=True)
+    link = os.path.join(TMP, "state-link")
+    if not os.path.lexists(link):
+        os.symlink(real, link)
+    other = OtherPlugin("csi2", {"SEALVOL_CSI_STATE_DIR": link + "/"}, ignore_sigterm=True)
+
+    def lifecycle_via_link():
+        v = Vol("v1", mount_cap())
+        v.staging = os.path.join(TMP, "staging", "c7")
+        os.makedirs(v.staging, exist_ok=True)
+        p = target("c7")
+        before = footprint()
+        with other:
+            try:
+                call_ok("7: Probe (state dir %s/)" % link, "Probe", csi.ProbeRequest())
+                v.stage("7: stage (state dir through a symlink)")
+                v.publish(p, label="7: publish")
+                write_files(p, [65536])
+                soft("8 (sealvol-attach signal mask, plugin started with SIGTERM ignored)",
+                     check_attach_signals, "8 (SIGTERM ignored)", TMP + "/state-")
+                v.unpublish(p, label="7: unpublish")
+                v.unstage("7: unstage")
+                deadline = time.time() + 5
+                while True:
+                    left = new_since(before)
+                    left["state"] = sorted(os.listdir(real))
+                    if not any(left.values()) or time.time() > deadline:
+                        break
+                    time.sleep(0.2)
+                check(not any(left.values()),
+                      "7: a full lifecycle with SEALVOL_CSI_STATE_DIR=%s/ (a symlink) left: %s"
+                      % (link, "; ".join("%s %s" % (k, val) for k, val in left.items() if val)))
+                ok("7: full lifecycle through a symlinked state dir: no loop device, FUSE mount, "
+                   "attach program or state left")
+            finally:
+                quiet("NodeUnpublishVolume", v.unpublish_req(p))
+                quiet("NodeUnstageVolume", v.unstage_req())
+        if any(new_since(before).values()):
+            force_clean(before)
+            subprocess.run(["rm", "-rf"] + [os.path.join(real, n) for n in os.listdir(real)])
+
+    def foreign_state_dir():
+        d = os.path.join(TMP, "state-nobody")
+        os.makedirs(d, exist_ok=True)
+        os.chown(d, 65534, 65534)
+        os.chmod(d, 0o755)
+        status, err = other.run_once(SEALVOL_CSI_STATE_DIR=d)
+        lines = err.strip("\n").split("\n") if err.strip() else []
+        check(status == 2 and len(lines) == 1,
+              "7: SEALVOL_CSI_STATE_DIR owned by uid 65534: %s, %d line(s) on stderr, want "
+              "exit 2 and one line: %r" % ("still running after 5 s" if status is None
+                                           else "exit %d" % status, len(lines), err[-300:]))
+        ok("7: a state dir owned by another uid: exit 2: %s" % lines[0])
+
+    def endpoint_file():
+        f = os.path.join(TMP, "x.sock")
+        write_file(f, b"a regular file\n")
+        ident = file_id(f)
+        status, err = other.run_once(CSI_ENDPOINT="unix://" + f,
+                                     SEALVOL_CSI_STATE_DIR=os.path.join(TMP, "state-x"))
+        check(status not in (None, 0),
+              "7: CSI_ENDPOINT naming a regular file: %s, want a non-zero exit"
+              % ("still running after 5 s" if status is None else "exit 0"))
+        check(os.path.lexists(f) and file_id(f) == ident and read(f) == "a regular file\n",
+              "7: CSI_ENDPOINT naming a regular file: the plugin %s it"
+              % ("removed" if not os.path.lexists(f) else "replaced"))
+        ok("7: CSI_ENDPOINT naming a regular file: exit %d, the file is still there: %s"
+           % (status, err.strip().split("\n")[-1]))
+
+    soft("7 (lifecycle with the state dir through a symlink, trailing slash)", lifecycle_via_link)
+    soft("7 (state dir owned by another uid)", foreign_state_dir)
+    soft("7 (CSI_ENDPOINT names a regular file)", endpoint_file)
+
+
+def review_checks():
+    print("---- the review's checks", flush=True)
+    for label, body in [("11", r11), ("4", r4), ("1", r1), ("2", r2), ("3/8", r3),
+                        ("6", r6), ("9/10", r9), ("5", r5), ("7", r7)]:
+        review(label, body)
+
+
 def finish():
     same_footprint(INITIAL, "at the end")
     scan_secrets("at the end", allow_secrets_dirs=False)
@@ -1271,25 +2062,37 @@ def main():
     load_secret_patterns()
     connect()
     global INITIAL
-    identity()
-    INITIAL = footprint()
-    if MODE == "nbd":
-        v, p1, sums = lifecycle()
-        v.unpublish(p1)
-        v.unstage()
-        same_footprint(INITIAL, "unstage v1 at the end")
-        block()
-    else:
-        stage_errors()
-        v, p1, sums = lifecycle()
-        missing_fields(v, p1)
-        xfs()
-        block()
-        psk()
-        expansion(v, p1, sums)
-        plugin_restart(v, p1, sums)
-        storage_restart(v, p1, sums)
-    finish()
+    try:
+        identity()
+        INITIAL = footprint()
+        if MODE == "nbd":
+            v, p1, sums = lifecycle()
+            v.unpublish(p1)
+            v.unstage()
+            same_footprint(INITIAL, "unstage v1 at the end")
+            block()
+        else:
+            stage_errors()
+            v, p1, sums = lifecycle()
+            missing_fields(v, p1)
+            xfs()
+            block()
+            psk()
+            expansion(v, p1, sums)
+            plugin_restart(v, p1, sums)
+            storage_restart(v, p1, sums)
+            review_checks()
+        finish()
+    except CheckFailed:
+        sys.exit(1)
+    finally:
+        if REVIEW_FAILED or REVIEW_PASSED:
+            print("---- the review's checks: %d passed, %d failed"
+                  % (len(REVIEW_PASSED), len(REVIEW_FAILED)), flush=True)
+            for label, msg in REVIEW_FAILED:
+                print("FAILED %s: %s" % (label, msg), flush=True)
+    if REVIEW_FAILED:
+        sys.exit(1)
     print("all CSI checks passed (%s)" % MODE, flush=True)
 
 

@@ -8,7 +8,12 @@
 # publishes; xfs; block access; a PSK tenant; expansion; status codes of
 # missing fields, unknown volumes, bad certificates, a closed port; no
 # secret in any log or left on disk; a plugin restart; a storage server
-# killed and restarted under a writer.  Then every volume verifies.
+# killed and restarted under a writer; the review's checks (unpublish
+# touches only what the plugin made, targets of the wrong kind, mount
+# flag and server checks, read-only binds keeping nosuid/nodev/noexec,
+# non-canonical paths, a silent storage host, the attach programs'
+# signal mask, a symlinked state directory and bad set-ups, with a
+# second plugin instance).  Then every volume verifies.
 #
 # Run by tests/test-csi-nbd.sh with CSI_TEST_ATTACH=nbd: the kernel
 # nbd-client path (the lifecycle and block checks only).
@@ -37,6 +42,7 @@ CSI_NODE=$top_builddir/sealvol-csi-node
 [ -x "$CSI_NODE" ] || fail "$CSI_NODE is not built"
 
 RUN=$TMP/run            # NAME.argv NAME.pid NAME.logpath [NAME.ready]
+                        # (csi2.pid: a second plugin csi_test.py starts)
 P=$TMP/pki
 mkdir -p "$RUN" "$P" "$TMP/csi" "$TMP/py"
 
@@ -95,7 +101,7 @@ tmp_mounts () {
 
 csi_cleanup () {
     local mp fs dev back pid
-    stop_run csi                                # it starts nothing more
+    stop_run csi csi2                           # they start nothing more
     tmp_mounts | while read -r mp fs; do
         mp=$(printf %b "$mp")
         case $fs in
