@@ -6,11 +6,18 @@ Each server is started on a Unix socket, driven by fio's nbd engine (4 KiB
 random read and write, 1 MiB sequential read and write, queue depth 32, one
 job) and by nbdcopy, and stopped.  The table gives IOPS, MiB/s, p99 latency,
 the server's peak RSS and CPU seconds, and every row's ratio to plain file
-and to luks.  Ratios hold better than absolute figures from run to run.
+and to luks.
 
-usage: bench/bench.py [--size 1G] [--runtime 10] [--ciphers ...] [--io uring]
+On a shared machine the speed drifts over minutes, and a server measured
+later than plain file would carry the drift into its ratio.  So the whole
+set is measured --rounds times, each round starting one server further
+along, and every figure is the median over the rounds (peak RSS: the
+maximum).
+
+usage: bench/bench.py [--size 1G] [--runtime 6] [--rounds 3] [--ciphers ...]
+                      [--io uring]
 """
-import argparse, json, os, shutil, signal, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, signal, statistics, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
@@ -35,7 +42,9 @@ class Server:
 
     def __init__(self, name, argv, sock, export=""):
         self.name, self.sock, self.export = name, sock, export
-        self.log = open(sock + ".log", "w")
+        if os.path.exists(sock):        # the same server's, from a round before
+            os.unlink(sock)
+        self.log = open(sock + ".log", "a")
         self.proc = subprocess.Popen(["nbdkit", "-f", "-U", sock] + argv,
                                      stderr=self.log)
         for _ in range(100):
@@ -137,6 +146,19 @@ def measure(name, argv, export, tmp, src, size, runtime):
     return row
 
 
+def median_row(rounds):
+    """One row from several rounds' rows: medians, peak RSS the maximum."""
+    row = {}
+    for key, first in rounds[0].items():
+        if key == "rss":
+            row[key] = max(r[key] for r in rounds)
+        elif isinstance(first, dict):
+            row[key] = {k: statistics.median(r[key][k] for r in rounds) for k in first}
+        else:
+            row[key] = statistics.median(r[key] for r in rounds)
+    return row
+
+
 def crypto_speeds():
     """OpenSSL's own speed for each cipher on 4 KiB messages, one core, in
     the same run: the ceiling for the encrypting rows' 1 MiB figures."""
@@ -204,7 +226,8 @@ def check_targets(rows):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", default="1G")
-    ap.add_argument("--runtime", type=int, default=10)
+    ap.add_argument("--runtime", type=int, default=6)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--ciphers", nargs="+", default=CIPHERS)
     ap.add_argument("--io", default="uring", choices=["uring", "sync"])
     ap.add_argument("--only", nargs="*", help="server names to run (default all)")
@@ -217,14 +240,18 @@ def main():
     tmp = tempfile.mkdtemp(prefix="sealvol-bench.")
     try:
         plain, luks, root, src = prepare(tmp, size, a.ciphers)
-        rows = {}
-        print("sealvol bench: %s backing, fio nbd engine iodepth 32, %ds per test, io=%s, %s, %d cores" %
-              (a.size, a.runtime, a.io, time.strftime("%Y-%m-%d"), os.cpu_count()))
-        for name, argv, export in servers(tmp, plain, luks, root, a.ciphers, a.io):
-            if a.only and name not in a.only and name.split()[-1] not in a.only:
-                continue
-            print("  running %s ..." % name, flush=True)
-            rows[name] = measure(name, argv, export, tmp, src, size, a.runtime)
+        print("sealvol bench: %s backing, fio nbd engine iodepth 32, %ds per test, io=%s, "
+              "median of %d rounds, %s, %d cores" %
+              (a.size, a.runtime, a.io, a.rounds, time.strftime("%Y-%m-%d"), os.cpu_count()))
+        chosen = [s for s in servers(tmp, plain, luks, root, a.ciphers, a.io)
+                  if not a.only or s[0] in a.only or s[0].split()[-1] in a.only]
+        results = {name: [] for name, _, _ in chosen}
+        for r in range(a.rounds):
+            k = r % len(chosen)
+            for name, argv, export in chosen[k:] + chosen[:k]:
+                print("  round %d: %s ..." % (r + 1, name), flush=True)
+                results[name].append(measure(name, argv, export, tmp, src, size, a.runtime))
+        rows = {name: median_row(results[name]) for name, _, _ in chosen}
         print_table(rows)
         print()
         print("one core, openssl speed -evp, 4 KiB messages (MiB/s): " +
