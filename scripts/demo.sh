@@ -25,6 +25,9 @@ plugin=$PWD/.libs/nbdkit-sealvol-plugin.so
 nbdkit_pid=
 csi_pid=
 cleanup () {
+    # Best effort, and the script's own exit status stands: no errexit or
+    # pipefail verdicts from here (a grep that finds nothing is fine).
+    set +e +o pipefail
     [ -n "$csi_pid" ] && kill "$csi_pid" 2>/dev/null && wait "$csi_pid" 2>/dev/null
     [ -n "$nbdkit_pid" ] && kill "$nbdkit_pid" 2>/dev/null && wait "$nbdkit_pid" 2>/dev/null
     # Anything a failed CSI step left mounted or attached under $work.
