@@ -220,6 +220,23 @@ attach_and_mount (const Csi__V1__NodeStageVolumeRequest *req, struct vol_state *
   return GRPC_STATUS_OK;
 }
 
+/* One export, one attachment on this node: two volume ids naming the
+ * same export would mount one filesystem twice and corrupt it. */
+static grpc_status_code
+export_in_use (const struct remote *r, const char *volume_id, struct vol_state *vs,
+               struct csi_status *st)
+{
+  char export[600], other[160];
+
+  snprintf (export, sizeof export, "%s:%s/%s", r->host, r->port, r->export);
+  if (state_find_export (export, volume_id, other, sizeof other))
+    return csi_fail (st, GRPC_STATUS_FAILED_PRECONDITION,
+                     "volume %s on %s:%s is already staged on this node as %.128s",
+                     r->export, r->host, r->port, other);
+  state_set (&vs->export, export);
+  return GRPC_STATUS_OK;
+}
+
 /* The staging path must be a real directory (the CO made it), not a
  * symlink that would carry the mount somewhere else. */
 static grpc_status_code
@@ -256,6 +273,10 @@ stage (const Csi__V1__NodeStageVolumeRequest *req, const char *staging,
   if (mount_point (staging, NULL, 0)) {
     state_free (&vs);
     return csi_fail (st, GRPC_STATUS_ALREADY_EXISTS, "%s is already a mount point", staging);
+  }
+  if (export_in_use (remote, req->volume_id, &vs, st) != GRPC_STATUS_OK) {
+    state_free (&vs);
+    return st->code;
   }
   state_set (&vs.staging_path, staging);
   state_set (&vs.capability, cap->fingerprint);

@@ -1,6 +1,7 @@
 /* state.json of a staged volume, read and written with json-c. */
 #include <config.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +107,7 @@ state_load (const char *volume_id, struct vol_state *st)
   state_set (&st->capability, get_string (root, "capability"));
   state_set (&st->attach, get_string (root, "attach"));
   state_set (&st->device, get_string (root, "device"));
+  state_set (&st->export, get_string (root, "export"));
   st->block = get_bool (root, "block");
   st->readonly = get_bool (root, "readonly");
   st->multi_node = get_bool (root, "multi_node");
@@ -155,6 +157,7 @@ state_save (const struct vol_state *st)
   add_string (root, "capability", st->capability);
   add_string (root, "attach", st->attach);
   add_string (root, "device", st->device);
+  add_string (root, "export", st->export);
   json_object_object_add (root, "block", json_object_new_boolean (st->block));
   json_object_object_add (root, "readonly", json_object_new_boolean (st->readonly));
   json_object_object_add (root, "multi_node", json_object_new_boolean (st->multi_node));
@@ -189,6 +192,7 @@ state_free (struct vol_state *st)
   free (st->capability);
   free (st->attach);
   free (st->device);
+  free (st->export);
   memset (st, 0, sizeof *st);
 }
 
@@ -210,4 +214,35 @@ state_drop_publication (struct vol_state *st, struct publication *p)
   memmove (&st->pubs[i], &st->pubs[i + 1], (st->n_pubs - i - 1) * sizeof *p);
   st->n_pubs--;
   memset (&st->pubs[st->n_pubs], 0, sizeof *p);
+}
+
+int
+state_find_export (const char *export, const char *volume_id, char *other, size_t len)
+{
+  DIR *d = opendir (state_root);
+  struct dirent *e;
+  int found = 0;
+
+  if (d == NULL)
+    return 0;
+  while (!found && (e = readdir (d)) != NULL) {
+    char path[STATE_PATH_MAX];
+    json_object *root;
+    const char *x, *id;
+
+    if (e->d_name[0] == '.')
+      continue;
+    snprintf (path, sizeof path, "%s/%.64s/state.json", state_root, e->d_name);
+    if ((root = json_object_from_file (path)) == NULL)
+      continue;
+    x = get_string (root, "export");
+    id = get_string (root, "volume_id");
+    if (x && id && strcmp (x, export) == 0 && strcmp (id, volume_id) != 0) {
+      snprintf (other, len, "%s", id);
+      found = 1;
+    }
+    json_object_put (root);
+  }
+  closedir (d);
+  return found;
 }

@@ -35,6 +35,7 @@ struct vol_state {
   char *attach;                 /* "fuse" or "nbd" */
   pid_t attach_pid;             /* sealvol-attach, for "fuse" */
   char *device;                 /* /dev/loopN or /dev/nbdN */
+  char *export;                 /* HOST:PORT/VOLUME: what is attached */
   bool staged;                  /* the stage completed */
   struct publication pubs[MAX_PUBLICATIONS];
   size_t n_pubs;
@@ -48,6 +49,11 @@ extern const char *state_root;
 int state_load (const char *volume_id, struct vol_state *st);
 int state_save (const struct vol_state *st);
 void state_free (struct vol_state *st);
+
+/* The id of another volume whose state records EXPORT (HOST:PORT/VOLUME)
+ * goes to OTHER: 1 if there is one, 0 if not. */
+int state_find_export (const char *export, const char *volume_id,
+                       char *other, size_t len);
 
 /* Replace a string field. */
 void state_set (char **field, const char *value);

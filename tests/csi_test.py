@@ -892,6 +892,15 @@ def lifecycle():
     expect("stage v1 again with another capability (xfs)", C.ALREADY_EXISTS, "NodeStageVolume",
            v.stage_req(cap=mount_cap(fs="xfs")))
     check(mount_at(v.staging)["fstype"] == "ext4", "the staging mount changed")
+    # The same export under a second volume id would mount one ext4 twice.
+    twin = os.path.join(TMP, "staging", "v1-twin")
+    os.makedirs(twin, exist_ok=True)
+    staged = footprint()
+    expect("stage v1's export under a second volume id", C.FAILED_PRECONDITION,
+           "NodeStageVolume", v.stage_req(staging=twin, vid=v.id + "-twin"))
+    check(not is_mountpoint(twin), "the second volume id's staging path was mounted")
+    same_footprint(staged, "stage v1's export under a second volume id")
+    ok("the same export under a second volume id: FAILED_PRECONDITION, nothing attached")
 
     p1 = target("p1")
     expect("publish with staging_target_path empty", C.FAILED_PRECONDITION, "NodePublishVolume",
