@@ -19,6 +19,7 @@
 
 #include "csi-node.h"
 #include "csi-request.h"
+#include "fsutil.h"
 #include "node-attach.h"
 #include "node-util.h"
 
@@ -58,12 +59,9 @@ write_secrets (const Csi__V1__NodeStageVolumeRequest *req, const char *dir,
     return csi_fail (st, GRPC_STATUS_INTERNAL, "%s: %s", dir, strerror (errno));
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     const char *v = map_get (req->n_secrets, req->secrets, files[i][0]);
-    char path[STATE_PATH_MAX + 32];
 
-    if (v == NULL)
-      continue;
-    snprintf (path, sizeof path, "%s/%s", dir, files[i][1]);
-    if (write_private_file (path, v, strlen (v)) == -1)
+    /* Not durable: the directory is on /run and gone after a reboot. */
+    if (v && sv_replace_file_ex (dir, files[i][1], v, strlen (v), 0600, false) == -1)
       return csi_fail (st, GRPC_STATUS_INTERNAL, "cannot write secret %s: %s",
                        files[i][0], strerror (errno));
   }
@@ -76,7 +74,7 @@ static grpc_status_code
 remove_volume_dir (const struct vol_state *vs, struct csi_status *st)
 {
   static const char *const files[] = {
-    "disk", "attach.log", "state.json.tmp", "state.json",
+    "disk", "attach.log", ".state.json.tmp", "state.json",
   };
   char path[STATE_PATH_MAX];
 

@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
+#include "fsutil.h"
 #include "node-state.h"
 
 const char *state_root = "/run/sealvol-csi";
@@ -143,13 +144,14 @@ publications_json (const struct vol_state *st)
   return arr;
 }
 
-/* Written to a temporary name and renamed, so a crash leaves the old
- * state or the new one. */
+/* Written to a temporary name and renamed (sv_replace_file_ex), so a
+ * crash of the plugin leaves the old state or the new one.  Not fsynced:
+ * the state directory is on /run and gone after a reboot anyway. */
 int
 state_save (const struct vol_state *st)
 {
-  char path[STATE_PATH_MAX], tmp[STATE_PATH_MAX];
   json_object *root = json_object_new_object ();
+  const char *text;
   int r;
 
   add_string (root, "volume_id", st->volume_id);
@@ -164,12 +166,9 @@ state_save (const struct vol_state *st)
   json_object_object_add (root, "staged", json_object_new_boolean (st->staged));
   json_object_object_add (root, "attach_pid", json_object_new_int (st->attach_pid));
   json_object_object_add (root, "publications", publications_json (st));
-  state_path (st, "state.json", path, sizeof path);
-  state_path (st, "state.json.tmp", tmp, sizeof tmp);
-  r = json_object_to_file_ext (tmp, root, JSON_C_TO_STRING_PRETTY);
+  text = json_object_to_json_string_ext (root, JSON_C_TO_STRING_PRETTY);
+  r = sv_replace_file_ex (st->dir, "state.json", text, strlen (text), 0600, false);
   json_object_put (root);
-  if (r == 0)
-    r = rename (tmp, path);
   return r;
 }
 

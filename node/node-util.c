@@ -1,6 +1,5 @@
 /* Host helpers for the node plugin: child processes, the mount table,
- * private files.  Nothing here ever sees a secret's value except
- * write_private_file, which prints nothing. */
+ * removing a directory tree.  Nothing here ever sees a secret's value. */
 #include <config.h>
 
 #include <errno.h>
@@ -269,31 +268,6 @@ remove_tree (const char *dir)
   if (access (dir, F_OK) == -1 && errno == ENOENT)
     return 0;
   return nftw (dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-}
-
-int
-write_private_file (const char *path, const char *data, size_t len)
-{
-  int fd, r = 0;
-
-  unlink (path);
-  fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd == -1)
-    return -1;
-  while (len > 0) {
-    ssize_t n = write (fd, data, len);
-    if (n == -1 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      r = -1;
-      break;
-    }
-    data += n;
-    len -= (size_t) n;
-  }
-  if (close (fd) == -1)
-    r = -1;
-  return r;
 }
 
 int

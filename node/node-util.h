@@ -34,9 +34,6 @@ int unmount_if_mounted (const char *path);
 /* Remove DIR and everything in it; 0 if it is gone. */
 int remove_tree (const char *dir);
 
-/* Write LEN bytes to PATH (created mode 0600, replaced if it exists). */
-int write_private_file (const char *path, const char *data, size_t len);
-
 /* PATH (absolute, lexically clean) with its parent directory resolved:
  * the spelling the mount table uses.  -1 with errno if the parent does
  * not exist. */
