@@ -49,14 +49,6 @@ call_alloc (struct csi_call *call, size_t size)
   return c->data;
 }
 
-char *
-call_strdup (struct csi_call *call, const char *s)
-{
-  size_t n = strlen (s) + 1;
-
-  return memcpy (call_alloc (call, n), s, n);
-}
-
 static void
 call_free (struct csi_call *call)
 {

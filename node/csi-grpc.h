@@ -19,7 +19,6 @@
 struct csi_call;
 
 void *call_alloc (struct csi_call *call, size_t size);
-char *call_strdup (struct csi_call *call, const char *s);
 
 typedef grpc_status_code (*csi_handler) (struct csi_call *call,
                                          const ProtobufCMessage *request,
