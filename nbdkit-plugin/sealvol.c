@@ -36,6 +36,7 @@ static const char *kek;                 /* PATH, +PATH, -FD or - */
 static const char *kek_command;         /* the key is this command's output */
 static const char *kek_passphrase;      /* +FILE, -FD or -: Argon2id */
 static const char *io_name = "uring";
+static unsigned meta_open_flag = SV_OPEN_META_MMAP;  /* meta-io=mmap */
 static bool allow_plaintext;            /* over TCP; Unix sockets always may */
 static bool qos_enabled = true;         /* qos=false: measure its overhead */
 static struct sv_tenant *tenant;
@@ -152,6 +153,16 @@ sealvol_config (const char *key, const char *value)
       return -1;
     }
     io_name = value;
+  }
+  else if (strcmp (key, "meta-io") == 0) {
+    if (strcmp (value, "mmap") == 0)
+      meta_open_flag = SV_OPEN_META_MMAP;
+    else if (strcmp (value, "write") == 0)
+      meta_open_flag = 0;
+    else {
+      nbdkit_error ("meta-io must be 'mmap' or 'write', not '%s'", value);
+      return -1;
+    }
   }
   else {
     nbdkit_error ("unknown parameter '%s'", key);
@@ -279,6 +290,8 @@ sealvol_after_fork (void)
   "kek-command=<CMD> The tenant key is this command's output (a KMS).\n" \
   "kek-passphrase=+FILE|-FD|-  Derive the key from a passphrase.\n" \
   "io=uring|sync     I/O engine (default uring, falls back to sync).\n" \
+  "meta-io=mmap|write  Metadata stored through a mapping (default) or\n" \
+  "                  written with pwrite.\n" \
   "allow-plaintext=true  Serve TCP clients without TLS (default: refuse).\n" \
   "qos=false         No throttling at all (to measure the throttle's cost)."
 
@@ -478,7 +491,8 @@ acquire_volume (const char *name)
   if (sv)
     sv_volume_refresh (sv->vol);
   else if ((sv = calloc (1, sizeof *sv)) != NULL) {
-    sv->vol = sv_volume_open (tenant, name, 0, sv_io_new (io_name));
+    sv->vol = sv_volume_open (tenant, name, meta_open_flag,
+                              sv_io_new (io_name));
     if (sv->vol == NULL) {
       free (sv);
       sv = NULL;

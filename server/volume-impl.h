@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 
 #include "metacache.h"
+#include "metamap.h"
 #include "rangelock.h"
 #include "volume.h"
 
@@ -52,6 +53,7 @@ struct sv_volume {
 
   struct sv_rangelock locks;
   struct sv_metacache metacache;        /* guarded by the range locks */
+  struct sv_metamap metamap;            /* likewise; base NULL: pwrite */
 };
 
 /* For rekey.c: create or open a volume in a directory other than its

@@ -510,10 +510,19 @@ write_span (struct sv_volume *vol, const struct span *s, uint8_t *ct,
   struct sv_io_req req[4];
   size_t n = 0;
 
-  if (vol->aead)
-    req[n++] = (struct sv_io_req) { SV_IO_WRITE, vol->meta_fd,
-                                    pair_ptr (meta, s, s->first),
-                                    meta_span_len (s), meta_span_off (s) };
+  if (vol->aead) {
+    uint8_t *pairs = pair_ptr (meta, s, s->first);
+    /* Through the mapping, the pairs are in the page cache before the
+     * data write starts, as a pwrite first in the batch would leave them. */
+    if (sv_metamap_can_store (&vol->metamap, first_page (s), last_page (s))) {
+      if (sv_metamap_store (&vol->metamap, meta_span_off (s), pairs,
+                            meta_span_len (s)) == -1)
+        goto failed;
+    }
+    else
+      req[n++] = (struct sv_io_req) { SV_IO_WRITE, vol->meta_fd, pairs,
+                                      meta_span_len (s), meta_span_off (s) };
+  }
   req[n++] = (struct sv_io_req) { SV_IO_WRITE, vol->data_fd, ct, s->n * BS,
                                   s->first * BS };
   if (fua) {
@@ -523,10 +532,13 @@ write_span (struct sv_volume *vol, const struct span *s, uint8_t *ct,
     req[n++] = (struct sv_io_req) { .op = SV_IO_FDATASYNC, .fd = vol->data_fd };
   }
   if (vol->io->submit (vol->io, req, n, true) == 0) {
-    if (vol->aead)
+    if (vol->aead) {
+      sv_metamap_mark_written (&vol->metamap, first_page (s), last_page (s));
       cache_after_write (vol, s, meta, true);
+    }
     return 0;
   }
+ failed:
   if (vol->aead) {
     cache_after_write (vol, s, meta, false);
     atomic_store (&vol->suspect_all, true);
@@ -640,6 +652,9 @@ zero_whole_blocks (struct sv_volume *vol, uint64_t first, uint64_t end,
     for (uint64_t p = first / SV_PAIRS_PER_PAGE;
          p <= (end - 1) / SV_PAIRS_PER_PAGE; p++)
       sv_metacache_drop (&vol->metacache, p);
+    /* Punched pages have no blocks: the next store must be a pwrite. */
+    sv_metamap_forget (&vol->metamap, first / SV_PAIRS_PER_PAGE,
+                       (end - 1) / SV_PAIRS_PER_PAGE);
     uint64_t me = sv_meta_offset (end - 1) + SV_PAIR_LEN;
     uint64_t p0 = (mo + SV_META_PAGE - 1) / SV_META_PAGE * SV_META_PAGE;
     uint64_t p1 = me / SV_META_PAGE * SV_META_PAGE;

@@ -365,6 +365,16 @@ check_file_size (struct sv_volume *vol, int fd, const char *what,
   return 0;
 }
 
+/* Not fatal: without the mapping every metadata write is a pwrite. */
+static void
+map_meta (struct sv_volume *vol)
+{
+  if (sv_metamap_init (&vol->metamap, vol->meta_fd,
+                       sv_meta_size (vol->nblocks)) == -1)
+    sv_error ("warning: volume %s/%s: cannot map the metadata file (%m); "
+              "writing metadata with pwrite", vol->tenant, vol->name);
+}
+
 static int
 open_meta (struct sv_volume *vol)
 {
@@ -552,6 +562,7 @@ volume_free (struct sv_volume *vol)
   sv_key_free (vol->mac_key);
   sv_rangelock_destroy (&vol->locks);
   sv_metacache_free (&vol->metacache);
+  sv_metamap_free (&vol->metamap);
   pthread_mutex_destroy (&vol->sb_lock);
   free (vol->dir);
   free (vol->tenant_dir);
@@ -612,6 +623,8 @@ sv_volume_open_in (const struct sv_tenant *t, const char *name,
               vol->name);
     goto fail;
   }
+  if (vol->aead && !vol->readonly && (flags & SV_OPEN_META_MMAP))
+    map_meta (vol);
   return vol;
 
  fail:

@@ -40,6 +40,8 @@ enum {
   SV_OPEN_READONLY = 1,         /* no session, no writes, shared lock */
   SV_OPEN_INFO = 3,             /* read-only, no lock: superblock only */
   SV_OPEN_SB_WRITE = 4,         /* with INFO: may update the superblock */
+  SV_OPEN_META_MMAP = 8,        /* store metadata through a mapping
+                                 * (metamap.h) instead of pwrite */
 };
 /* io may be NULL (sync).  The volume takes ownership of io. */
 struct sv_volume *sv_volume_open (const struct sv_tenant *t, const char *name,
