@@ -63,6 +63,19 @@ sv_metacache_put (struct sv_metacache *mc, uint64_t page, const uint8_t *data)
 }
 
 void
+sv_metacache_update (struct sv_metacache *mc, uint64_t page, size_t off,
+                     const uint8_t *data, size_t len)
+{
+  struct sv_metacache_slot *s;
+
+  if (mc->nslots == 0)
+    return;
+  s = &mc->slot[page % mc->nslots];
+  if (s->tag == page + 1)
+    memcpy (s->data + off, data, len);
+}
+
+void
 sv_metacache_drop (struct sv_metacache *mc, uint64_t page)
 {
   struct sv_metacache_slot *s;

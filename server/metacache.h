@@ -34,6 +34,9 @@ void sv_metacache_free (struct sv_metacache *mc);
 const uint8_t *sv_metacache_get (const struct sv_metacache *mc, uint64_t page);
 void sv_metacache_put (struct sv_metacache *mc, uint64_t page,
                        const uint8_t *data);
+/* Bytes [off, off+len) of page changed: update the copy if cached. */
+void sv_metacache_update (struct sv_metacache *mc, uint64_t page, size_t off,
+                          const uint8_t *data, size_t len);
 void sv_metacache_drop (struct sv_metacache *mc, uint64_t page);
 
 #endif
