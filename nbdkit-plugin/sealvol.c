@@ -37,6 +37,7 @@ static const char *kek_command;         /* the key is this command's output */
 static const char *kek_passphrase;      /* +FILE, -FD or -: Argon2id */
 static const char *io_name = "uring";
 static unsigned meta_open_flag = SV_OPEN_META_MMAP;  /* meta-io=mmap */
+static unsigned direct_open_flag;                     /* direct=true */
 static bool allow_plaintext;            /* over TCP; Unix sockets always may */
 static bool qos_enabled = true;         /* qos=false: measure its overhead */
 static struct sv_tenant *tenant;
@@ -153,6 +154,12 @@ sealvol_config (const char *key, const char *value)
       return -1;
     }
     io_name = value;
+  }
+  else if (strcmp (key, "direct") == 0) {
+    int b = nbdkit_parse_bool (value);
+    if (b == -1)
+      return -1;
+    direct_open_flag = b ? SV_OPEN_DIRECT : 0;
   }
   else if (strcmp (key, "meta-io") == 0) {
     if (strcmp (value, "mmap") == 0)
@@ -292,6 +299,7 @@ sealvol_after_fork (void)
   "io=uring|sync     I/O engine (default uring, falls back to sync).\n" \
   "meta-io=mmap|write  Metadata stored through a mapping (default) or\n" \
   "                  written with pwrite.\n" \
+  "direct=true       Data file opened with O_DIRECT (default false).\n" \
   "allow-plaintext=true  Serve TCP clients without TLS (default: refuse).\n" \
   "qos=false         No throttling at all (to measure the throttle's cost)."
 
@@ -491,7 +499,8 @@ acquire_volume (const char *name)
   if (sv)
     sv_volume_refresh (sv->vol);
   else if ((sv = calloc (1, sizeof *sv)) != NULL) {
-    sv->vol = sv_volume_open (tenant, name, meta_open_flag,
+    sv->vol = sv_volume_open (tenant, name,
+                              meta_open_flag | direct_open_flag,
                               sv_io_new (io_name));
     if (sv->vol == NULL) {
       free (sv);

@@ -376,7 +376,7 @@ current_slot (struct sv_volume *vol, uint64_t block, const uint8_t *pairbuf,
               int known)
 {
   struct sv_slot pair[2];
-  uint8_t ct[BS], scratch[BS];
+  uint8_t ct[BS] __attribute__ ((aligned (4096))), scratch[BS];
   int newest, which;
 
   if (known != -3)
@@ -466,7 +466,7 @@ merge_partial (struct sv_volume *vol, const struct span *s, const void *buf,
     return NULL;
   for (int e = 0; e < 2; e++) {
     uint64_t b = edges[e];
-    uint8_t ct[BS];
+    uint8_t ct[BS] __attribute__ ((aligned (4096)));   /* O_DIRECT */
     if (!edge_partial (s, count, e))
       continue;
     if (read_via_engine (vol, vol->data_fd, ct, BS, b * BS) == -1
@@ -631,7 +631,7 @@ static int
 zero_file_range (struct sv_volume *vol, int fd, uint64_t off, uint64_t len,
                  bool punch)
 {
-  static const uint8_t zeros[1 << 16];
+  static const uint8_t zeros[1 << 16] __attribute__ ((aligned (4096)));
   struct sv_io_req req = { punch ? SV_IO_PUNCH : SV_IO_ZERO_RANGE, fd, NULL,
                            len, off };
 

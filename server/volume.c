@@ -271,7 +271,16 @@ open_files (struct sv_volume *vol)
       sv_error ("cannot open volume %s/%s: %m", vol->tenant, vol->name);
     return -1;
   }
+  /* Every data transfer is whole 4 KiB blocks into page-aligned buffers,
+   * as O_DIRECT wants. */
+  if ((vol->flags & SV_OPEN_DIRECT) && !vol->readonly)
+    rw |= O_DIRECT;
   vol->data_fd = open_in (vol->dir, "data", rw, 0);
+  if (vol->data_fd == -1 && errno == EINVAL && (rw & O_DIRECT)) {
+    sv_error ("volume %s/%s: the file system refuses O_DIRECT (direct=true)",
+              vol->tenant, vol->name);
+    return -1;
+  }
   if (vol->data_fd == -1) {
     sv_error ("volume %s/%s: cannot open data file: %m", vol->tenant,
               vol->name);

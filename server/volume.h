@@ -42,6 +42,7 @@ enum {
   SV_OPEN_SB_WRITE = 4,         /* with INFO: may update the superblock */
   SV_OPEN_META_MMAP = 8,        /* store metadata through a mapping
                                  * (metamap.h) instead of pwrite */
+  SV_OPEN_DIRECT = 16,          /* data file with O_DIRECT */
 };
 /* io may be NULL (sync).  The volume takes ownership of io. */
 struct sv_volume *sv_volume_open (const struct sv_tenant *t, const char *name,

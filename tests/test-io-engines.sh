@@ -1,6 +1,7 @@
 #!/bin/bash
-# io=uring and io=sync (and meta-io=write against the default mmap) give
-# identical volumes for the same write sequence
+# io=uring and io=sync (and meta-io=write against the default mmap, and
+# direct=true against the page cache) give identical volumes for the same
+# write sequence
 # on the same fresh volume (restored from a copy between the runs):
 # identical contents for every cipher, identical backing files for XTS,
 # whose encryption is deterministic, and identical slot generations for
@@ -39,19 +40,38 @@ PYEOF
 }
 
 # Each run: a name, then the plugin parameters it serves with.
-for run in "uring io=uring" "sync io=sync" "write io=uring meta-io=write"; do
+for run in "uring io=uring" "sync io=sync" "write io=uring meta-io=write" \
+           "direct io=uring direct=true"; do
     io=${run%% *}
     rm -rf "$ROOT/acme/volumes"
     cp -a "$TMP/fresh" "$ROOT/acme/volumes"
     # shellcheck disable=SC2086 # the parameters are words on purpose
     start_server acme ${run#* }
     for c in $CIPHERS; do workload "$(uri "$c")"; done
+    if [ "$io" = direct ]; then
+        # The data file really is open with O_DIRECT (040000 in fdinfo)
+        # while a client is connected.
+        $PY - "$NBDKIT_PID" "$ROOT/acme/volumes/aes-256-gcm/data" "$(uri aes-256-gcm)" <<'PYEOF' || fail "data file not opened with O_DIRECT"
+import os, sys, nbd
+pid, want = sys.argv[1], os.path.realpath(sys.argv[2])
+h = nbd.NBD(); h.connect_uri(sys.argv[3])
+for fd in os.listdir("/proc/%s/fd" % pid):
+    try:
+        if os.readlink("/proc/%s/fd/%s" % (pid, fd)) != want:
+            continue
+    except OSError:
+        continue
+    flags = int(open("/proc/%s/fdinfo/%s" % (pid, fd)).read().split("flags:")[1].split()[0], 8)
+    sys.exit(0 if flags & 0o40000 else 1)
+sys.exit(1)
+PYEOF
+    fi
     for c in $CIPHERS; do nbdcopy "$(uri "$c")" "$TMP/$c-$io.img"; done
     stop_server
     cp -a "$ROOT/acme/volumes" "$TMP/after-$io"
 done
 
-for other in sync write; do
+for other in sync write direct; do
 for c in $CIPHERS; do
     cmp "$TMP/$c-uring.img" "$TMP/$c-$other.img" || fail "$c: contents differ, uring against $other"
 done
