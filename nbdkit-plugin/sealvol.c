@@ -525,6 +525,19 @@ static void
 release_volume (struct shared_volume *sv)
 {
   struct shared_volume **pp;
+  bool last;
+
+  /* Closing a volume flushes it first (sv_volume_close), which takes as
+   * long as writing back all its dirty data: seconds after a bulk copy.
+   * Do that part before taking volumes_lock, so that opening any other
+   * volume never waits behind it; the close itself then finds little
+   * left to write.  (A client that connects meanwhile keeps the volume
+   * open; the early flush did no harm.) */
+  pthread_mutex_lock (&volumes_lock);
+  last = sv->refs == 1;
+  pthread_mutex_unlock (&volumes_lock);
+  if (last)
+    sv_volume_flush (sv->vol);
 
   pthread_mutex_lock (&volumes_lock);
   if (--sv->refs == 0) {

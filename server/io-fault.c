@@ -6,6 +6,7 @@
  *     write meta EIO          every metadata write fails with EIO
  *     write data ENOSPC short data writes land half, then fail (ENOSPC)
  *     flush data EIO          fdatasync of the data file fails
+ *     flush data SLEEP 3      fdatasync of the data file takes 3 s more
  * OP is read, write or flush; FILE is data, meta or any.  An empty or
  * missing file injects nothing, so a test turns faults on and off while
  * the server runs.  Requests of a batch run one by one, in order, so the
@@ -45,9 +46,11 @@ fd_is (int fd, const char *leaf)
     && target[n - l - 1] == '/';
 }
 
-/* Does the fault file ask for this request to fail?  *err, *half set. */
+/* Does the fault file ask for this request to fail or to wait?  *err,
+ * *half set; *err is 0 and *sleep_s set for a wait. */
 static bool
-fault_for (const char *path, const struct sv_io_req *r, int *err, bool *half)
+fault_for (const char *path, const struct sv_io_req *r, int *err, bool *half,
+           unsigned *sleep_s)
 {
   char op[16], file[16], code[16], extra[16] = "";
   FILE *f = fopen (path, "re");
@@ -67,6 +70,11 @@ fault_for (const char *path, const struct sv_io_req *r, int *err, bool *half)
     return false;
   *err = strcmp (code, "ENOSPC") == 0 ? ENOSPC : EIO;
   *half = strcmp (extra, "short") == 0;
+  *sleep_s = 0;
+  if (strcmp (code, "SLEEP") == 0) {
+    *err = 0;
+    *sleep_s = (unsigned) atoi (extra);
+  }
   return true;
 }
 
@@ -77,9 +85,12 @@ fault_submit (struct sv_io_engine *io, struct sv_io_req *reqs, size_t n,
   struct fault_engine *fe = (struct fault_engine *) io;
 
   for (size_t i = 0; i < n; i++) {
-    int err;
+    int err = 0;
     bool half;
-    if (fault_for (fe->path, &reqs[i], &err, &half)) {
+    unsigned sleep_s;
+    if (fault_for (fe->path, &reqs[i], &err, &half, &sleep_s) && err == 0)
+      sleep (sleep_s);
+    else if (err != 0) {
       if (half && reqs[i].op == SV_IO_WRITE) {
         struct sv_io_req part = reqs[i];
         part.len = (part.len / 2 + 4095) / 4096 * 4096;
