@@ -21,6 +21,7 @@
 #include <nbdkit-plugin.h>
 
 #include "audit.h"
+#include "metamap.h"
 #include "names.h"
 #include "qos-runtime.h"
 #include "report.h"
@@ -63,9 +64,11 @@ struct shared_volume {
   pthread_mutex_t turn_lock;
   pthread_cond_t turn_cond;
   bool turn_taken;
+  bool closing;         /* its last client left; being closed unlocked */
 };
 static struct shared_volume *volumes;
 static pthread_mutex_t volumes_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t volume_closed = PTHREAD_COND_INITIALIZER;
 
 struct handle {
   struct shared_volume *sv;
@@ -99,12 +102,22 @@ publish_stats (struct shared_volume *sv)
                       sv_volume_auth_failures (sv->vol));
 }
 
+/* Publish the last counts, seen after the clients left, and close the
+ * volume, which flushes it: as long as writing back its dirty data. */
+static void
+close_shared_volume (struct shared_volume *sv)
+{
+  publish_stats (sv);
+  sv_volume_close (sv->vol);
+  sv->vol = NULL;
+}
+
 static void
 free_shared_volume (struct shared_volume *sv)
 {
-  publish_stats (sv);    /* the last counts, seen after the clients left */
+  if (sv->vol)
+    close_shared_volume (sv);
   sv_qos_volume_destroy (&sv->qos);
-  sv_volume_close (sv->vol);
   pthread_cond_destroy (&sv->turn_cond);
   pthread_mutex_destroy (&sv->turn_lock);
   free (sv);
@@ -121,6 +134,7 @@ sealvol_unload (void)
   if (tenant)
     sv_qos_runtime_destroy (&qos);
   sv_tenant_free (tenant);
+  sv_metamap_uninstall_guard ();        /* its handler is in this library */
 }
 
 static int
@@ -428,6 +442,8 @@ refresh_volumes (uint64_t now)
   pthread_mutex_lock (&volumes_lock);
   for (struct shared_volume *sv = volumes; sv; sv = sv->next) {
     char type[SV_SERVICE_TYPE_MAX + 1];
+    if (sv->closing)
+      continue;
     sv_volume_refresh (sv->vol);
     sv_volume_service_type (sv->vol, type);
     if (turn == 1 || strcmp (type, sv->service_type) != 0)
@@ -490,9 +506,16 @@ acquire_volume (const char *name)
   struct shared_volume *sv;
 
   pthread_mutex_lock (&volumes_lock);
-  for (sv = volumes; sv; sv = sv->next)
-    if (strcmp (sv->name, name) == 0)
+  for (;;) {
+    for (sv = volumes; sv; sv = sv->next)
+      if (strcmp (sv->name, name) == 0)
+        break;
+    /* Being closed: it still holds the volume's lock, so a second open
+     * would be refused.  Wait for the close, then open it again. */
+    if (sv == NULL || !sv->closing)
       break;
+    pthread_cond_wait (&volume_closed, &volumes_lock);
+  }
   /* Shared with older connections: if "sealvol volume resize" grew it
    * since, this connection gets the new size (nbdkit asks once, after
    * open; the older ones keep theirs). */
@@ -521,32 +544,32 @@ acquire_volume (const char *name)
   return sv;
 }
 
+/* The last client's close flushes the volume, seconds after a bulk copy:
+ * that runs outside volumes_lock, so clients of other volumes never wait
+ * for it; the entry stays listed, marked closing, so that a client of this
+ * volume waits in acquire_volume instead of opening a second copy. */
 static void
 release_volume (struct shared_volume *sv)
 {
   struct shared_volume **pp;
-  bool last;
-
-  /* Closing a volume flushes it first (sv_volume_close), which takes as
-   * long as writing back all its dirty data: seconds after a bulk copy.
-   * Do that part before taking volumes_lock, so that opening any other
-   * volume never waits behind it; the close itself then finds little
-   * left to write.  (A client that connects meanwhile keeps the volume
-   * open; the early flush did no harm.) */
-  pthread_mutex_lock (&volumes_lock);
-  last = sv->refs == 1;
-  pthread_mutex_unlock (&volumes_lock);
-  if (last)
-    sv_volume_flush (sv->vol);
 
   pthread_mutex_lock (&volumes_lock);
-  if (--sv->refs == 0) {
-    for (pp = &volumes; *pp != sv; pp = &(*pp)->next)
-      ;
-    *pp = sv->next;
-    free_shared_volume (sv);
+  if (--sv->refs > 0) {
+    pthread_mutex_unlock (&volumes_lock);
+    return;
   }
+  sv->closing = true;
   pthread_mutex_unlock (&volumes_lock);
+
+  close_shared_volume (sv);
+
+  pthread_mutex_lock (&volumes_lock);
+  for (pp = &volumes; *pp != sv; pp = &(*pp)->next)
+    ;
+  *pp = sv->next;
+  pthread_cond_broadcast (&volume_closed);
+  pthread_mutex_unlock (&volumes_lock);
+  free_shared_volume (sv);
 }
 
 static void *

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "format.h"
 #include "metamap.h"
@@ -15,61 +17,110 @@
 /* ---- the SIGBUS guard ----
  *
  * One process-wide handler, installed on first use.  A thread inside a
- * guarded copy has fault_jump set; the handler jumps back out of the copy.
- * A SIGBUS anywhere else is not ours: the handler puts back the action
- * there was before and returns, the instruction faults again and gets
- * that action (by default, a core dump).  SA_NODEFER leaves SIGBUS
- * unblocked in the handler, so jumping out needs no signal-mask system
- * call (sigsetjmp without savemask): the copy stays free of system calls.
- * initial-exec TLS: the handler must not call into the dynamic loader. */
+ * guarded copy records the jump and the destination range; a fault the
+ * kernel raised (si_code > 0) at an address in that range jumps back out
+ * of the copy.  Any other SIGBUS is passed to the action that was there
+ * before (by default a core dump).  SA_NODEFER leaves SIGBUS unblocked in
+ * the handler, so jumping out needs no signal-mask system call (sigsetjmp
+ * without savemask): the copy stays free of system calls.  initial-exec
+ * TLS: the handler must not call into the dynamic loader. */
 
-static __thread sigjmp_buf *volatile fault_jump
+struct guard {
+  sigjmp_buf jump;
+  uintptr_t lo, hi;             /* the destination being written */
+};
+
+static __thread struct guard *volatile active_guard
   __attribute__ ((tls_model ("initial-exec")));
 static struct sigaction previous_sigbus;
-static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
-static int guard_errno;
+static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool installed;
+
+/* The action there was before ours, for a SIGBUS that is not ours. */
+static void
+pass_on (int sig, siginfo_t *info, void *context)
+{
+  struct sigaction dfl;
+
+  if (previous_sigbus.sa_flags & SA_SIGINFO) {
+    previous_sigbus.sa_sigaction (sig, info, context);
+    return;
+  }
+  if (previous_sigbus.sa_handler == SIG_IGN && info->si_code <= 0)
+    return;                     /* sent, and ignored before we came */
+  if (previous_sigbus.sa_handler != SIG_IGN
+      && previous_sigbus.sa_handler != SIG_DFL) {
+    previous_sigbus.sa_handler (sig);
+    return;
+  }
+  /* The default action: a fault happens again on return, a sent signal
+   * is sent again. */
+  memset (&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigaction (SIGBUS, &dfl, NULL);
+  if (info->si_code <= 0)
+    raise (sig);
+}
 
 static void
 on_sigbus (int sig, siginfo_t *info, void *context)
 {
-  sigjmp_buf *jump = fault_jump;
+  struct guard *g = active_guard;
+  uintptr_t addr = (uintptr_t) info->si_addr;
 
-  (void) sig;
-  (void) info;
-  (void) context;
-  if (jump)
-    siglongjmp (*jump, 1);
-  sigaction (SIGBUS, &previous_sigbus, NULL);
+  if (g && info->si_code > 0 && addr >= g->lo && addr < g->hi)
+    siglongjmp (g->jump, 1);
+  pass_on (sig, info, context);
 }
 
-static void
+/* Install the handler once; true if it is in place (something may have
+ * refused it, e.g. a sanitizer that keeps SIGBUS for itself). */
+static bool
 install_guard (void)
 {
-  struct sigaction sa;
+  struct sigaction sa, now;
 
-  memset (&sa, 0, sizeof sa);
-  sa.sa_sigaction = on_sigbus;
-  sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-  sigemptyset (&sa.sa_mask);
-  if (sigaction (SIGBUS, &sa, &previous_sigbus) == -1)
-    guard_errno = errno;
+  pthread_mutex_lock (&install_lock);
+  if (!installed) {
+    memset (&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset (&sa.sa_mask);
+    installed = sigaction (SIGBUS, &sa, &previous_sigbus) == 0
+      && sigaction (SIGBUS, NULL, &now) == 0
+      && (now.sa_flags & SA_SIGINFO) && now.sa_sigaction == on_sigbus;
+  }
+  pthread_mutex_unlock (&install_lock);
+  return installed;
+}
+
+void
+sv_metamap_uninstall_guard (void)
+{
+  pthread_mutex_lock (&install_lock);
+  if (installed)
+    sigaction (SIGBUS, &previous_sigbus, NULL);
+  installed = false;
+  pthread_mutex_unlock (&install_lock);
 }
 
 static int
 guarded_copy (void *dst, const void *src, size_t len)
 {
-  sigjmp_buf jump;
+  struct guard g;
 
-  if (sigsetjmp (jump, 0) != 0) {
-    fault_jump = NULL;
+  g.lo = (uintptr_t) dst;
+  g.hi = g.lo + len;
+  if (sigsetjmp (g.jump, 0) != 0) {
+    active_guard = NULL;
     errno = EIO;
     return -1;
   }
-  fault_jump = &jump;
+  active_guard = &g;
   atomic_signal_fence (memory_order_seq_cst);
   memcpy (dst, src, len);
   atomic_signal_fence (memory_order_seq_cst);
-  fault_jump = NULL;
+  active_guard = NULL;
   return 0;
 }
 
@@ -81,17 +132,22 @@ int
 sv_metamap_init (struct sv_metamap *mm, int fd, uint64_t len)
 {
   uint64_t pages = len / SV_META_PAGE;
+  struct stat st;
   void *p;
 
   mm->base = NULL;
   mm->pages = 0;
   mm->written = NULL;
-  pthread_once (&guard_once, install_guard);
-  if (guard_errno) {
-    errno = guard_errno;
+  if (!install_guard ()) {
+    errno = ENOTSUP;
     return -1;
   }
-  if (pages == 0) {
+  /* A store may fault on more than the page it writes where a fault
+   * covers more than one metadata page or a page more than one block;
+   * the guard copes, but pwrite reports such errors better. */
+  if (pages == 0 || pages > SIZE_MAX / SV_META_PAGE
+      || sysconf (_SC_PAGESIZE) != SV_META_PAGE
+      || fstat (fd, &st) == -1 || st.st_blksize < SV_META_PAGE) {
     errno = EINVAL;
     return -1;
   }

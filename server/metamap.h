@@ -12,11 +12,14 @@
  *
  * A store into a file mapping reports failure as SIGBUS, not as an errno:
  * when the page has no blocks yet and the filesystem is full, when reading
- * the page in fails, or when the file shrank.  Hence two rules:
+ * the page in fails, or when the file shrank.  Hence:
  *  - a page is stored into only once this process has written it with
  *    pwrite since it was last zeroed or punched, so the filesystem has
- *    already reserved its blocks (sv_metamap_mark_written), and
- *  - the copy runs under a SIGBUS guard that turns the fault into EIO.
+ *    normally reserved its blocks already (sv_metamap_mark_written); not
+ *    mapped at all where a page is not one 4 KiB block;
+ *  - the copy runs under a SIGBUS guard that turns the fault into EIO,
+ *    and the caller then writes the pairs with pwrite after all, which
+ *    reports the real error or succeeds (volume-io.c, store_pairs).
  * Pages past the end of the mapping (a volume grown while it is served)
  * keep using pwrite until the volume is opened again.
  *
@@ -59,5 +62,9 @@ void sv_metamap_mark_written (struct sv_metamap *mm, uint64_t p0,
 
 /* Pages [p0, p1] were zeroed or punched: back to pwrite for them. */
 void sv_metamap_forget (struct sv_metamap *mm, uint64_t p0, uint64_t p1);
+
+/* Put back the SIGBUS action there was before the first map (the plugin
+ * calls this when it is unloaded). */
+void sv_metamap_uninstall_guard (void);
 
 #endif

@@ -43,6 +43,7 @@ struct sv_volume {
   uint32_t session;
   uint32_t last_unclean;
   atomic_bool suspect_all;              /* a write failed part way */
+  atomic_bool sync_failed;              /* a flush or FUA sync failed */
   uint8_t session_salt[SV_GCM_SALT_LEN];
   _Atomic uint64_t nonce_counter;
 

@@ -510,6 +510,25 @@ seal_span (struct sv_volume *vol, const struct span *s, const uint8_t *plain,
   return 0;
 }
 
+/* The span's pairs through the metadata mapping, if its pages may be
+ * stored into.  False: write them with pwrite instead, also after a store
+ * that faulted (the pages go back to pwrite, which reports the real
+ * error, ENOSPC say, or succeeds: a partial store is simply rewritten). */
+static bool
+store_pairs (struct sv_volume *vol, const struct span *s, const uint8_t *pairs)
+{
+  if (!sv_metamap_can_store (&vol->metamap, first_page (s), last_page (s)))
+    return false;
+  if (sv_metamap_store (&vol->metamap, meta_span_off (s), pairs,
+                        meta_span_len (s)) == 0)
+    return true;
+  sv_metamap_forget (&vol->metamap, first_page (s), last_page (s));
+  sv_error ("warning: volume %s/%s: a store through the metadata mapping "
+            "faulted at block %" PRIu64 "; writing the metadata instead",
+            vol->tenant, vol->name, s->first);
+  return false;
+}
+
 /* Metadata first, then data.  If anything fails part way, some blocks may
  * have a new slot without their new data and others new data with the new
  * slot: both still read correctly (a read tries both slots), but no slot
@@ -527,12 +546,7 @@ write_span (struct sv_volume *vol, const struct span *s, uint8_t *ct,
     uint8_t *pairs = pair_ptr (meta, s, s->first);
     /* Through the mapping, the pairs are in the page cache before the
      * data write starts, as a pwrite first in the batch would leave them. */
-    if (sv_metamap_can_store (&vol->metamap, first_page (s), last_page (s))) {
-      if (sv_metamap_store (&vol->metamap, meta_span_off (s), pairs,
-                            meta_span_len (s)) == -1)
-        goto failed;
-    }
-    else
+    if (!store_pairs (vol, s, pairs))
       req[n++] = (struct sv_io_req) { SV_IO_WRITE, vol->meta_fd, pairs,
                                       meta_span_len (s), meta_span_off (s) };
   }
@@ -551,7 +565,8 @@ write_span (struct sv_volume *vol, const struct span *s, uint8_t *ct,
     }
     return 0;
   }
- failed:
+  if (fua)
+    atomic_store (&vol->sync_failed, true);
   if (vol->aead) {
     cache_after_write (vol, s, meta, false);
     atomic_store (&vol->suspect_all, true);
@@ -618,8 +633,12 @@ sv_volume_flush (struct sv_volume *vol)
   if (vol->aead)
     req[n++] = (struct sv_io_req) { .op = SV_IO_FDATASYNC, .fd = vol->meta_fd };
   req[n++] = (struct sv_io_req) { .op = SV_IO_FDATASYNC, .fd = vol->data_fd };
-  if (vol->io->submit (vol->io, req, n, true) == -1)
+  if (vol->io->submit (vol->io, req, n, true) == -1) {
+    /* Sticky: Linux reports a writeback error to one fdatasync only, so
+     * a later flush could "succeed" over writes that were lost. */
+    atomic_store (&vol->sync_failed, true);
     return io_error (vol, "flush");
+  }
   return 0;
 }
 

@@ -651,7 +651,11 @@ sv_volume_close (struct sv_volume *vol)
   if (!vol->readonly && vol->session) {
     r = sv_volume_flush (vol);
     pthread_mutex_lock (&vol->sb_lock);
-    if (r == 0) {
+    /* A session that lost a sync, or left slots it no longer trusts,
+     * stays marked open: the next one then checks slots against their
+     * data before trusting them (the phantom rule, docs/format.md). */
+    if (r == 0 && !atomic_load (&vol->sync_failed)
+        && !atomic_load (&vol->suspect_all)) {
       /* Clean: every write finished, so the exact count can be kept. */
       uint64_t writes = atomic_load (&vol->writes);
       r = update_superblock_locked (vol, change_clean_close, &writes);

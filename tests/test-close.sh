@@ -18,17 +18,24 @@ echo "flush data SLEEP 4" > "$SEALVOL_FAULT_FILE"
 $PY - "$(uri a)" "$(uri b)" <<'PYEOF' || fail "a client waited behind another volume's close"
 import sys, time, nbd
 ua, ub = sys.argv[1], sys.argv[2]
-h = nbd.NBD(); h.connect_uri(ua)
-h.pwrite(b"x" * 65536, 0)
-h.shutdown()                   # a's close now flushes, 4 s
-time.sleep(0.5)
-t = time.monotonic()
-g = nbd.NBD(); g.connect_uri(ub)
-assert g.pread(4096, 0) == bytes(4096)
-waited = time.monotonic() - t
-g.shutdown()
-print("opening b while a closes: %.2f s" % waited)
-assert waited < 2.0, "b's client waited %.1f s" % waited
+def open_b_while_a_closes(clients):
+    hs = [nbd.NBD() for _ in range(clients)]
+    for h in hs:
+        h.connect_uri(ua)
+    hs[0].pwrite(b"x" * 65536, 0)
+    for h in hs:
+        h.shutdown()           # a's close now flushes, 4 s
+    time.sleep(0.5)
+    t = time.monotonic()
+    g = nbd.NBD(); g.connect_uri(ub)
+    assert g.pread(4096, 0) == bytes(4096)
+    waited = time.monotonic() - t
+    g.shutdown()
+    print("opening b while a closes after %d client(s) left: %.2f s" % (clients, waited))
+    assert waited < 2.0, "b's client waited %.1f s" % waited
+open_b_while_a_closes(1)
+time.sleep(4)
+open_b_while_a_closes(2)
 # a again, while its close may still be flushing: same data, no refusal.
 t = time.monotonic()
 h = nbd.NBD(); h.connect_uri(ua)

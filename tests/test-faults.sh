@@ -64,3 +64,9 @@ PYEOF
 done
 stop_server
 for c in $AEAD_CIPHERS; do sv volume verify "acme/$c" >/dev/null || fail "$c: verify after faults"; done
+# A session that lost a sync or a write part way must not end "clean" (the
+# next one would trust its slots); flush faults hit every cipher.
+for c in $CIPHERS; do
+    state=$(sv volume info "acme/$c" --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["state"])')
+    [ "$state" = open ] || fail "$c: session after failed syncs ended '$state'"
+done
