@@ -11,6 +11,7 @@
 
 enum sv_scratch_kind { SV_SCRATCH_CIPHER, SV_SCRATCH_PLAIN, SV_SCRATCH_META,
                        SV_SCRATCH_NONCE,
+                       SV_SCRATCH_BLOCK,  /* one block read on the side */
                        SV_SCRATCH_KINDS };
 
 /* A buffer of at least len bytes, or NULL (errno = ENOMEM). */

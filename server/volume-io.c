@@ -376,7 +376,7 @@ current_slot (struct sv_volume *vol, uint64_t block, const uint8_t *pairbuf,
               int known)
 {
   struct sv_slot pair[2];
-  uint8_t ct[BS] __attribute__ ((aligned (4096))), scratch[BS];
+  uint8_t *ct, *scratch;        /* page-aligned, for O_DIRECT */
   int newest, which;
 
   if (known != -3)
@@ -385,11 +385,14 @@ current_slot (struct sv_volume *vol, uint64_t block, const uint8_t *pairbuf,
   newest = sv_pair_newest (pair);
   if (newest == -1 || slot_trusted (vol, &pair[newest]))
     return newest;
+  if ((ct = sv_scratch (SV_SCRATCH_BLOCK, 2 * BS)) == NULL)
+    return -2;
+  scratch = ct + BS;
   if (read_via_engine (vol, vol->data_fd, ct, BS, block * BS) == -1)
     return -2;
   if (decrypt_aead_block (vol, block, ct, scratch, pairbuf, &which) == -1)
     which = -1;
-  sv_wipe (scratch, sizeof scratch);
+  sv_wipe (scratch, BS);
   return which;
 }
 
@@ -466,10 +469,11 @@ merge_partial (struct sv_volume *vol, const struct span *s, const void *buf,
     return NULL;
   for (int e = 0; e < 2; e++) {
     uint64_t b = edges[e];
-    uint8_t ct[BS] __attribute__ ((aligned (4096)));   /* O_DIRECT */
+    uint8_t *ct;                /* page-aligned, for O_DIRECT */
     if (!edge_partial (s, count, e))
       continue;
-    if (read_via_engine (vol, vol->data_fd, ct, BS, b * BS) == -1
+    if ((ct = sv_scratch (SV_SCRATCH_BLOCK, BS)) == NULL
+        || read_via_engine (vol, vol->data_fd, ct, BS, b * BS) == -1
         || decrypt_block (vol, b, ct, plain + (b - s->first) * BS,
                           meta ? pair_ptr ((uint8_t *) meta, s, b) : NULL,
                           &known[e]) == -1)
