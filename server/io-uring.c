@@ -1,8 +1,9 @@
 /* sealvol: the io_uring I/O engine (liburing).
  *
  * One ring per thread, made on first use, so nbdkit's parallel worker
- * threads never share a ring and no lock is taken (measured against one
- * shared, locked ring: see docs/performance.md).  A batch becomes one
+ * threads never share a ring and no lock is taken (against one shared,
+ * locked ring the difference was inside the noise on two cores:
+ * docs/performance.md, "The ring").  A batch becomes one
  * submission; an ordered batch is a chain of linked SQEs (IOSQE_IO_LINK),
  * so the kernel starts a request only after the one before it completed:
  * metadata before data, fdatasync after both.
