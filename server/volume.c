@@ -378,10 +378,16 @@ check_file_size (struct sv_volume *vol, int fd, const char *what,
 static void
 map_meta (struct sv_volume *vol)
 {
+  const char *why;
+
   if (sv_metamap_init (&vol->metamap, vol->meta_fd,
-                       sv_meta_size (vol->nblocks)) == -1)
-    sv_error ("warning: volume %s/%s: cannot map the metadata file (%m); "
-              "writing metadata with pwrite", vol->tenant, vol->name);
+                       sv_meta_size (vol->nblocks)) == 0)
+    return;
+  why = errno == EINVAL ? "pages or file system blocks are not 4096 bytes"
+    : errno == ENOTSUP ? "the SIGBUS handler could not be installed"
+    : strerror (errno);
+  sv_error ("warning: volume %s/%s: metadata not mapped (%s); writing it "
+            "with pwrite", vol->tenant, vol->name, why);
 }
 
 static int
