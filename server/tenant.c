@@ -266,15 +266,21 @@ sv_tenant_create (const char *root, const char *name,
  * that replaces [tenant] and keeps the rest where it stood: *head gets
  * the lines before the first section header (which must stay before
  * [tenant]), *tail those of the other sections ([caps], comments).
- * (Found by fuzz/fuzz-tenant-conf.c: a text search for the next section
- * lost, duplicated or reordered what stood around [tenant].) */
+ * Lines are classified as libinih reads them: an indented line after a
+ * key is a continuation of that key's value (blank lines and comments in
+ * between do not end it), not a section header.  Section headers are
+ * written unindented: after the rewrite a key may precede one that had
+ * none before it, and an indented header would then read as a
+ * continuation.  (Both found by fuzz/fuzz-tenant-conf.c, as was an
+ * earlier text search for the next section that lost, duplicated or
+ * reordered what stood around [tenant].) */
 static int
 conf_outside_tenant (const char *path, char **head, char **tail)
 {
   FILE *in = fopen (path, "re"), *h, *t;
   char *line = NULL;
   size_t cap = 0, hlen, tlen;
-  bool in_tenant = false, seen_section = false;
+  bool in_tenant = false, seen_section = false, after_key = false;
 
   *head = *tail = NULL;
   if (in == NULL)
@@ -282,15 +288,24 @@ conf_outside_tenant (const char *path, char **head, char **tail)
   h = open_memstream (head, &hlen);
   t = open_memstream (tail, &tlen);
   while (h && t && getline (&line, &cap, in) != -1) {
-    const char *p = line + strspn (line, " \t");
-    if (*p == '[') {
+    const char *p = line + strspn (line, " \t"), *out = line;
+    bool blank = strspn (p, "\r\n") == strlen (p);
+    bool comment = *p == '#' || *p == ';';
+
+    if (blank || comment || (after_key && p > line)) {
+      if (comment && strstr (p, "written by sealvol"))
+        continue;               /* our own header comment */
+    }
+    else if (*p == '[') {
       seen_section = true;
       in_tenant = strncmp (p, "[tenant]", 8) == 0;
+      after_key = false;
+      out = p;
     }
-    else if (*p == '#' && strstr (p, "written by sealvol"))
-      continue;                 /* our own header comment */
+    else if (strpbrk (p, "=:"))
+      after_key = true;
     if (!in_tenant)
-      fputs (line, seen_section ? t : h);
+      fputs (out, seen_section ? t : h);
   }
   free (line);
   fclose (in);
