@@ -545,12 +545,14 @@ write_span (struct sv_volume *vol, const struct span *s, uint8_t *ct,
 {
   struct sv_io_req req[4];
   size_t n = 0;
+  bool pwrite_pairs = false;
 
   if (vol->aead) {
     uint8_t *pairs = pair_ptr (meta, s, s->first);
     /* Through the mapping, the pairs are in the page cache before the
      * data write starts, as a pwrite first in the batch would leave them. */
-    if (!store_pairs (vol, s, pairs))
+    pwrite_pairs = !store_pairs (vol, s, pairs);
+    if (pwrite_pairs)
       req[n++] = (struct sv_io_req) { SV_IO_WRITE, vol->meta_fd, pairs,
                                       meta_span_len (s), meta_span_off (s) };
   }
@@ -563,10 +565,10 @@ write_span (struct sv_volume *vol, const struct span *s, uint8_t *ct,
     req[n++] = (struct sv_io_req) { .op = SV_IO_FDATASYNC, .fd = vol->data_fd };
   }
   if (vol->io->submit (vol->io, req, n, true) == 0) {
-    if (vol->aead) {
+    if (pwrite_pairs)           /* stored ones are marked already */
       sv_metamap_mark_written (&vol->metamap, first_page (s), last_page (s));
+    if (vol->aead)
       cache_after_write (vol, s, meta, true);
-    }
     return 0;
   }
   if (fua)
