@@ -85,20 +85,22 @@ fault_submit (struct sv_io_engine *io, struct sv_io_req *reqs, size_t n,
   struct fault_engine *fe = (struct fault_engine *) io;
 
   for (size_t i = 0; i < n; i++) {
-    int err = 0;
+    int err;
     bool half;
     unsigned sleep_s;
-    if (fault_for (fe->path, &reqs[i], &err, &half, &sleep_s) && err == 0)
-      sleep (sleep_s);
-    else if (err != 0) {
-      if (half && reqs[i].op == SV_IO_WRITE) {
-        struct sv_io_req part = reqs[i];
-        part.len = (part.len / 2 + 4095) / 4096 * 4096;
-        if (part.len > 0 && part.len < reqs[i].len)
-          fe->inner->submit (fe->inner, &part, 1, true);
+    if (fault_for (fe->path, &reqs[i], &err, &half, &sleep_s)) {
+      if (err == 0)
+        sleep (sleep_s);
+      else {
+        if (half && reqs[i].op == SV_IO_WRITE) {
+          struct sv_io_req part = reqs[i];
+          part.len = (part.len / 2 + 4095) / 4096 * 4096;
+          if (part.len > 0 && part.len < reqs[i].len)
+            fe->inner->submit (fe->inner, &part, 1, true);
+        }
+        errno = err;
+        return -1;
       }
-      errno = err;
-      return -1;
     }
     if (fe->inner->submit (fe->inner, &reqs[i], 1, ordered) == -1)
       return -1;

@@ -206,24 +206,31 @@ sv_metamap_store (struct sv_metamap *mm, uint64_t off, const void *src,
   return guarded_copy (mm->base + off, src, len);
 }
 
-void
-sv_metamap_mark_written (struct sv_metamap *mm, uint64_t p0, uint64_t p1)
+/* Set or clear the bits of pages [p0, p1] (those that are mapped). */
+static void
+set_written (struct sv_metamap *mm, uint64_t p0, uint64_t p1, bool written)
 {
   if (mm->base == NULL)
     return;
-  for (uint64_t p = p0; p <= p1 && p < mm->pages; p++)
-    atomic_fetch_or_explicit (&mm->written[p / WORD_BITS],
-                              UINT64_C (1) << (p % WORD_BITS),
-                              memory_order_relaxed);
+  for (uint64_t p = p0; p <= p1 && p < mm->pages; p++) {
+    uint64_t bit = UINT64_C (1) << (p % WORD_BITS);
+    if (written)
+      atomic_fetch_or_explicit (&mm->written[p / WORD_BITS], bit,
+                                memory_order_relaxed);
+    else
+      atomic_fetch_and_explicit (&mm->written[p / WORD_BITS], ~bit,
+                                 memory_order_relaxed);
+  }
+}
+
+void
+sv_metamap_mark_written (struct sv_metamap *mm, uint64_t p0, uint64_t p1)
+{
+  set_written (mm, p0, p1, true);
 }
 
 void
 sv_metamap_forget (struct sv_metamap *mm, uint64_t p0, uint64_t p1)
 {
-  if (mm->base == NULL)
-    return;
-  for (uint64_t p = p0; p <= p1 && p < mm->pages; p++)
-    atomic_fetch_and_explicit (&mm->written[p / WORD_BITS],
-                               ~(UINT64_C (1) << (p % WORD_BITS)),
-                               memory_order_relaxed);
+  set_written (mm, p0, p1, false);
 }

@@ -687,12 +687,11 @@ zero_whole_blocks (struct sv_volume *vol, uint64_t first, uint64_t end,
   sv_range_lock (&vol->locks, &held, first, end - 1, true);
   if (vol->aead) {
     uint64_t mo = sv_meta_offset (first);
-    for (uint64_t p = first / SV_PAIRS_PER_PAGE;
-         p <= (end - 1) / SV_PAIRS_PER_PAGE; p++)
+    uint64_t pa = first / SV_PAIRS_PER_PAGE, pz = (end - 1) / SV_PAIRS_PER_PAGE;
+    for (uint64_t p = pa; p <= pz; p++)
       sv_metacache_drop (&vol->metacache, p);
     /* Punched pages have no blocks: the next store must be a pwrite. */
-    sv_metamap_forget (&vol->metamap, first / SV_PAIRS_PER_PAGE,
-                       (end - 1) / SV_PAIRS_PER_PAGE);
+    sv_metamap_forget (&vol->metamap, pa, pz);
     uint64_t me = sv_meta_offset (end - 1) + SV_PAIR_LEN;
     uint64_t p0 = (mo + SV_META_PAGE - 1) / SV_META_PAGE * SV_META_PAGE;
     uint64_t p1 = me / SV_META_PAGE * SV_META_PAGE;
