@@ -5,11 +5,14 @@
  * socket TLS is optional.  The tenant's own TLS material defaults to
  * ROOT/TENANT/tls/ (server-cert.pem, server-key.pem, ca-cert.pem = the CA
  * that signs this tenant's client certificates; or psk).  With --user,
- * nbdkit drops to that user before the plugin loads the tenant key.
+ * the tenant's files are arranged for that user first (tenant-owner.c),
+ * then nbdkit drops to it before the plugin loads the tenant key.
  */
 #include <config.h>
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,7 @@
 #include "cli.h"
 #include "names.h"
 #include "report.h"
+#include "tenant.h"
 
 #define MAX_ARGS 40
 
@@ -105,6 +109,27 @@ add_tls (struct argv_builder *a, const struct options *o, const char *tenant,
   return 0;
 }
 
+/* --user USER [--group GROUP]: the tenant's files arranged for that user
+ * (tenant-owner.c) before nbdkit starts and drops to it. */
+static int
+hand_over_to_user (const struct options *o, const char *tenant)
+{
+  struct passwd *pw = getpwnam (o->user);
+  struct group *gr = o->group ? getgrnam (o->group) : NULL;
+  struct sv_tenant *t;
+  int r;
+
+  if (pw == NULL || (o->group && gr == NULL)) {
+    sv_error ("no such %s: %s", pw ? "group" : "user", pw ? o->group : o->user);
+    return -1;
+  }
+  if ((t = sv_tenant_open (o->root, tenant)) == NULL)
+    return -1;
+  r = sv_tenant_hand_over (t, pw->pw_uid, gr ? gr->gr_gid : pw->pw_gid);
+  sv_tenant_free (t);
+  return r;
+}
+
 int
 cmd_tenant_serve (const struct options *o, const char *tenant)
 {
@@ -138,8 +163,11 @@ cmd_tenant_serve (const struct options *o, const char *tenant)
     add (&a, "--unix=", o->unix_socket);
   if (add_tls (&a, o, tenant, o->listen != NULL) == -1)
     return EXIT_FAILURE;
-  if (o->user)
+  if (o->user) {
+    if (hand_over_to_user (o, tenant) == -1)
+      return EXIT_FAILURE;
     add (&a, "--user=", o->user);
+  }
   if (o->group)
     add (&a, "--group=", o->group);
   add (&a, "", plugin ? plugin : "sealvol");

@@ -6,8 +6,11 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "fsutil.h"
 #include "report.h"
 
@@ -75,21 +78,123 @@ sv_replace_file_ex (const char *dir, const char *name, const void *data,
   if (asprintf (&tmp, "%s/.%s.tmp", dir, name) == -1
       || asprintf (&dst, "%s/%s", dir, name) == -1)
     goto out;
-  fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+  /* A fresh file, never one found there: in a directory the serving user
+   * owns, a link it planted must not be truncated by root. */
+  unlink (tmp);
+  fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd == -1
+      || sv_take_dir_owner (fd, dir) == -1
       || sv_write_all (fd, data, len, 0) == -1
-      || (durable && fsync (fd) == -1)
-      || rename (tmp, dst) == -1
-      || (durable && sv_fsync_dir (dir) == -1)) {
-    sv_error ("cannot write %s/%s: %m", dir, name);
-    unlink (tmp);
-    goto out;
-  }
+      || (durable && fsync (fd) == -1))
+    goto fail;
+  sv_fault_point ("replace:before-rename");
+  if (rename (tmp, dst) == -1
+      || (durable && sv_fsync_dir (dir) == -1))
+    goto fail;
   r = 0;
+  goto out;
+
+ fail:
+  sv_error ("cannot write %s/%s: %m", dir, name);
+  unlink (tmp);
  out:
   if (fd >= 0)
     close (fd);
   free (tmp);
   free (dst);
+  return r;
+}
+
+void
+sv_unlink_in (const char *dir, const char *leaf)
+{
+  char path[4096];
+
+  if ((size_t) snprintf (path, sizeof path, "%s/%s", dir, leaf) < sizeof path)
+    unlink (path);
+}
+
+int
+sv_take_dir_owner (int fd, const char *dir)
+{
+  struct stat st;
+
+  if (geteuid () != 0)
+    return 0;
+  if (stat (dir, &st) == -1)
+    return -1;
+  if (st.st_uid == 0 && st.st_gid == 0)
+    return 0;
+  return fchown (fd, st.st_uid, st.st_gid);
+}
+
+static bool
+trusted_owner (uid_t uid)
+{
+  return uid == 0 || uid == geteuid ();
+}
+
+/* One path component: a file, or a directory above it. */
+static bool
+component_trusted (const char *path, char *why, size_t len)
+{
+  struct stat st;
+
+  if (stat (path, &st) == -1) {
+    snprintf (why, len, "cannot check %s: %s", path, strerror (errno));
+    return false;
+  }
+  if (!trusted_owner (st.st_uid)) {
+    snprintf (why, len, "%s belongs to uid %u", path, (unsigned) st.st_uid);
+    return false;
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH))
+      && !(S_ISDIR (st.st_mode) && (st.st_mode & S_ISVTX))) {
+    snprintf (why, len, "%s is writable by group or others", path);
+    return false;
+  }
+  return true;
+}
+
+int
+sv_check_path_trusted (const char *path, char *why, size_t len)
+{
+  char *real = realpath (path, NULL);
+  bool ok = real != NULL;
+
+  if (real == NULL)
+    snprintf (why, len, "cannot resolve %s: %s", path, strerror (errno));
+  while (ok) {
+    char *slash;
+    ok = component_trusted (real, why, len);
+    if (strcmp (real, "/") == 0)
+      break;
+    slash = strrchr (real, '/');
+    slash[slash == real] = '\0';         /* "/a" goes up to "/" */
+  }
+  free (real);
+  if (ok)
+    return 0;
+  errno = EPERM;
+  return -1;
+}
+
+int
+sv_mkdir_owned (const char *path, mode_t mode)
+{
+  const char *slash = strrchr (path, '/');
+  char *parent = slash ? strndup (path, (size_t) (slash - path) + (slash == path))
+                       : strdup (".");
+  int fd = -1, r = -1;
+
+  if (parent && mkdir (path, mode) == 0) {
+    fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    r = fd == -1 || sv_take_dir_owner (fd, parent) == -1 ? -1 : 0;
+    if (r == -1)
+      rmdir (path);
+  }
+  if (fd >= 0)
+    close (fd);
+  free (parent);
   return r;
 }

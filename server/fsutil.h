@@ -21,5 +21,22 @@ int sv_replace_file (const char *dir, const char *name, const void *data,
 int sv_replace_file_ex (const char *dir, const char *name, const void *data,
                         size_t len, mode_t mode, bool durable);
 int sv_fsync_dir (const char *dir);
+/* unlink dir/leaf, ignoring errors (clean-up paths). */
+void sv_unlink_in (const char *dir, const char *leaf);
+
+/* Files sealvol creates take the owner of the directory they are made in
+ * when root makes them: root's CLI creating a volume in a tenant's
+ * volumes/ (the serving user's) must leave files that user's server can
+ * open.  No-op unless running as root. */
+int sv_take_dir_owner (int fd, const char *dir);
+/* mkdir, the new directory taking its parent's owner the same way. */
+int sv_mkdir_owned (const char *path, mode_t mode);
+
+/* Whether no user but root and the caller can change what path names:
+ * the file and every directory above it (symbolic links resolved) belong
+ * to root or the caller and are not writable by group or others; a
+ * sticky directory such as /tmp is allowed, as others cannot rename what
+ * they do not own in it.  0, or -1 with why (one phrase) filled in. */
+int sv_check_path_trusted (const char *path, char *why, size_t len);
 
 #endif

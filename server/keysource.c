@@ -1,11 +1,14 @@
 /* sealvol: tenant keys that do not live in a key file.
  *
  * kek-command: the key is what a command prints (64 hex digits), so a KMS
- * or Vault can hold it off the storage host's disks; the command runs
- * with /bin/sh -c, its output comes through a pipe (never argv or a
- * file) and is wiped after parsing.
+ * or Vault can hold it off the storage host's disks.  The command is split
+ * into words at spaces and run directly, not by a shell (so nothing in it
+ * is expanded or redirected), unless tenant.conf says kek-command-shell =
+ * true; either way in a clean environment (a fixed PATH, SEALVOL_TENANT
+ * and nothing inherited), standard input /dev/null, its output through a
+ * pipe (never argv or a file), wiped after parsing.
  * passphrase: the key is Argon2id (libsodium crypto_pwhash) of the
- * passphrase with the salt and limits stored in tenant.conf.
+ * passphrase with the salt and limits stored in tenant.state.
  * Either way the tenant's key-check value tells a wrong key at once.
  */
 #include <config.h>
@@ -14,6 +17,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -23,24 +27,71 @@
 #include "report.h"
 #include "tenant.h"
 
-extern char **environ;
+#define KEK_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define MAX_WORDS 32
 
-/* Run command, reading at most len - 1 bytes of its output into buf. */
+/* command split at spaces and tabs into argv (pointers into words, a
+ * copy the caller frees); no quoting, which is what the shell is for. */
 static int
-run_capture (const char *command, char *buf, size_t len)
+split_words (const char *command, char **words, char *argv[MAX_WORDS + 1])
 {
-  char *argv[] = { (char *) "sh", (char *) "-c", (char *) command, NULL };
-  posix_spawn_file_actions_t fa;
-  int pipefd[2], status, r;
-  size_t got = 0;
-  ssize_t n;
-  pid_t pid;
+  int n = 0;
 
+  if ((*words = strdup (command)) == NULL)
+    return -1;
+  for (char *save = NULL, *w = strtok_r (*words, " \t", &save); w;
+       w = strtok_r (NULL, " \t", &save)) {
+    if (n == MAX_WORDS) {
+      errno = E2BIG;
+      return -1;
+    }
+    argv[n++] = w;
+  }
+  argv[n] = NULL;
+  if (n == 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  return 0;
+}
+
+/* The program to run: a path as given, else looked up in KEK_PATH (not
+ * the caller's PATH, which the environment of root's shell decides). */
+static int
+find_program (const char *name, char *out, size_t len)
+{
+  char dirs[] = KEK_PATH;
+
+  if (strchr (name, '/'))
+    return snprintf (out, len, "%s", name) < (int) len ? 0 : -1;
+  for (char *save = NULL, *d = strtok_r (dirs, ":", &save); d;
+       d = strtok_r (NULL, ":", &save))
+    if (snprintf (out, len, "%s/%s", d, name) < (int) len
+        && access (out, X_OK) == 0)
+      return 0;
+  errno = ENOENT;
+  return -1;
+}
+
+/* Spawn argv with stdout on a pipe (*out_fd), stdin /dev/null and a clean
+ * environment. */
+static int
+spawn_clean (const char *tenant, char *const argv[], const char *program,
+             pid_t *pid, int *out_fd)
+{
+  char tenant_env[128];
+  char *envp[] = { (char *) "PATH=" KEK_PATH, (char *) "LC_ALL=C", tenant_env,
+                   NULL };
+  posix_spawn_file_actions_t fa;
+  int pipefd[2], r;
+
+  snprintf (tenant_env, sizeof tenant_env, "SEALVOL_TENANT=%s", tenant);
   if (pipe2 (pipefd, O_CLOEXEC) == -1)
     return -1;
   posix_spawn_file_actions_init (&fa);
+  posix_spawn_file_actions_addopen (&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2 (&fa, pipefd[1], STDOUT_FILENO);
-  r = posix_spawn (&pid, "/bin/sh", &fa, NULL, argv, environ);
+  r = posix_spawn (pid, program, &fa, NULL, argv, envp);
   posix_spawn_file_actions_destroy (&fa);
   close (pipefd[1]);
   if (r != 0) {
@@ -48,8 +99,18 @@ run_capture (const char *command, char *buf, size_t len)
     errno = r;
     return -1;
   }
-  while (got < len - 1
-         && (n = read (pipefd[0], buf + got, len - 1 - got)) != 0) {
+  *out_fd = pipefd[0];
+  return 0;
+}
+
+/* Read at most len - 1 bytes of fd into buf, NUL-terminated. */
+static void
+read_capped (int fd, char *buf, size_t len)
+{
+  size_t got = 0;
+  ssize_t n;
+
+  while (got < len - 1 && (n = read (fd, buf + got, len - 1 - got)) != 0) {
     if (n == -1 && errno == EINTR)
       continue;
     if (n == -1)
@@ -57,10 +118,37 @@ run_capture (const char *command, char *buf, size_t len)
     got += (size_t) n;
   }
   buf[got] = '\0';
-  close (pipefd[0]);
+}
+
+/* Run the tenant's key command, reading at most len - 1 bytes of its
+ * output into buf; its exit status must be 0.  On failure why says what
+ * went wrong. */
+static int
+run_capture (const struct sv_tenant *t, const char *command, char *buf,
+             size_t len, char *why, size_t why_len)
+{
+  char *sh_argv[] = { (char *) "sh", (char *) "-c", (char *) command, NULL };
+  char *argv[MAX_WORDS + 1], *words = NULL, program[4096];
+  int fd, status, r = -1;
+  pid_t pid;
+
+  if (t->kek_shell)
+    r = spawn_clean (t->name, sh_argv, "/bin/sh", &pid, &fd);
+  else if (split_words (command, &words, argv) == 0
+           && find_program (argv[0], program, sizeof program) == 0)
+    r = spawn_clean (t->name, argv, program, &pid, &fd);
+  free (words);
+  if (r == -1) {
+    snprintf (why, why_len, "cannot run it: %s", strerror (errno));
+    return -1;
+  }
+  read_capped (fd, buf, len);
+  close (fd);
   while (waitpid (pid, &status, 0) == -1 && errno == EINTR)
     ;
   if (!WIFEXITED (status) || WEXITSTATUS (status) != 0) {
+    snprintf (why, why_len, "it exited with status %d",
+              WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status));
     errno = ECHILD;
     return -1;
   }
@@ -70,13 +158,14 @@ run_capture (const char *command, char *buf, size_t len)
 int
 sv_tenant_load_key_command (struct sv_tenant *t, const char *command)
 {
-  char out[256];
+  char out[256], why[256];
   int r;
 
-  if (run_capture (command, out, sizeof out) == -1) {
+  if (run_capture (t, command, out, sizeof out, why, sizeof why) == -1) {
     sv_wipe (out, sizeof out);
-    sv_error ("tenant %s: kek-command failed (it must print the key as 64 "
-              "hex digits and exit 0)", t->name);
+    sv_error ("tenant %s: kek-command failed, %s (it must print the key as "
+              "64 hex digits and exit 0; it runs without a shell unless "
+              "kek-command-shell = true)", t->name, why);
     return -1;
   }
   r = sv_tenant_set_key_hex (t, out);

@@ -4,18 +4,20 @@
  * tests.  KEK is the tenant's key file, K1 the current key (version v),
  * K2 the new one (v + 1):
  *   1. K2 is written to KEK.next (0600, fsync).
- *   2. tenant.conf records next-key-check = check(K2): a rotation is on.
+ *   2. tenant.state records next-key-check = check(K2): a rotation is on.
  *   3. Each volume's key is re-wrapped under K2 (one atomic superblock
  *      write per volume).
  *   4. K2 is written over KEK in place: K1's bytes are overwritten, not
  *      left behind in a freed block.
- *   5. tenant.conf: key-version v + 1, key-check = check(K2), no
+ *   5. tenant.state: key-version v + 1, key-check = check(K2), no
  *      next-key-check.
  *   6. KEK.next is overwritten and removed.
  * At every point each volume is wrapped under exactly one key that exists
  * on disk (K1 in KEK until step 4; K2 in KEK.next from step 1, in KEK
  * from step 4), and the loader finds it (tenant.c).  Running rotate-key
- * again after a crash finishes the rotation that was started.
+ * again after a crash finishes the rotation that was started.  tenant.conf
+ * (the operator's) is never written.  A key file that another tenant also
+ * uses is refused: rewriting it would lock that tenant out.
  */
 #include <config.h>
 
@@ -23,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <sodium.h>
 
@@ -57,13 +60,27 @@ destroy_key_file (const char *path)
   return 0;
 }
 
+/* K2 belongs to whoever owns K1 (the serving user, when root rotates),
+ * so that a server restarted during the rotation can read it. */
+static int
+give_key_owner (const char *next, const char *kek_file)
+{
+  struct stat st;
+
+  if (stat (kek_file, &st) == -1 || chown (next, st.st_uid, st.st_gid) == -1) {
+    sv_error ("cannot give %s the owner of %s: %m", next, kek_file);
+    return -1;
+  }
+  return 0;
+}
+
 /* Steps 1 and 2, or pick up the K2 of a rotation already begun. */
 static int
 begin_rotation (struct sv_tenant *t, const char *next)
 {
   if (!t->has_key_check) {
-    /* A hand-written tenant.conf without one: record it before step 2
-     * rewrites the file, or the rewrite would store an empty check. */
+    /* A state from before key checks existed: record it before step 2
+     * rewrites the state, or the rewrite would store an empty check. */
     if (sv_key_check_value (t->key_check, t->key, t->id) == -1)
       return -1;
     t->has_key_check = true;
@@ -79,13 +96,14 @@ begin_rotation (struct sv_tenant *t, const char *next)
   if (access (next, F_OK) == 0 && destroy_key_file (next) == -1)
     return -1;                  /* a K2 never recorded, or a finished one */
   t->next_key = sv_key_new_random (SV_TENANT_KEY_LEN);
-  if (t->next_key == NULL || sv_write_key_file (next, t->next_key, true) == -1)
+  if (t->next_key == NULL || sv_write_key_file (next, t->next_key, true) == -1
+      || give_key_owner (next, t->kek_file) == -1)
     return -1;
   sv_fault_point ("rotate:after-next-key");
   if (sv_key_check_value (t->next_key_check, t->next_key, t->id) == -1)
     return -1;
   t->has_next_check = true;
-  if (sv_tenant_write_conf (t) == -1)
+  if (sv_tenant_write_state (t) == -1)
     return -1;
   sv_fault_point ("rotate:after-conf-begin");
   return 0;
@@ -117,7 +135,7 @@ finish_rotation (struct sv_tenant *t, const char *next)
   t->key_version++;
   memcpy (t->key_check, t->next_key_check, KEY_CHECK_LEN);
   t->has_next_check = false;
-  if (sv_tenant_write_conf (t) == -1)
+  if (sv_tenant_write_state (t) == -1)
     return -1;
   sv_fault_point ("rotate:after-conf-finish");
   return destroy_key_file (next);
@@ -138,6 +156,7 @@ sv_tenant_rotate_key (const char *root, const char *name)
     goto out;
   }
   if (t == NULL || sv_tenant_load_key (t, NULL) == -1
+      || sv_check_key_file_unshared (root, name, t->kek_file) == -1
       || next_key_path (t, next, sizeof next) == -1)
     goto out;
   from = t->key_version;

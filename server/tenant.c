@@ -13,6 +13,7 @@
 #include <ini.h>
 #include <sodium.h>
 
+#include "fault.h"
 #include "fsutil.h"
 #include "kdf.h"
 #include "names.h"
@@ -89,8 +90,6 @@ sv_key_check_value (uint8_t out[KEY_CHECK_LEN], const struct sv_key *key,
   return 0;
 }
 
-/* tenant.conf: [tenant] as below, then any other sections (the [caps]
- * an operator wrote) kept as they were. */
 /* libinih ends a value at a newline and at " ;" (an inline comment). */
 static bool
 unsafe_conf_value (const char *v)
@@ -98,32 +97,15 @@ unsafe_conf_value (const char *v)
   return strchr (v, '\n') || strstr (v, " ;") || strstr (v, "\t;");
 }
 
-static size_t
-longest_line (const char *text)
-{
-  size_t longest = 0;
+/* libinih splits a longer line and misreads the rest of it. */
+#define CONF_VALUE_MAX (INI_MAX_LINE - 2 - (int) sizeof "kek-command = ")
 
-  while (*text) {
-    size_t n = strcspn (text, "\n");
-    if (n > longest)
-      longest = n;
-    text += n + (text[n] == '\n');
-  }
-  return longest;
-}
-
-static void
-put_hex_line (FILE *f, const char *key, const uint8_t *bytes, size_t len)
-{
-  char hex[2 * 32 + 1];
-
-  sodium_bin2hex (hex, sizeof hex, bytes, len);
-  fprintf (f, "%s = %s\n", key, hex);
-}
-
+/* A new tenant's tenant.conf: the operator's file from now on, which
+ * sealvol never writes again.  It holds only what chooses the key
+ * source; the tenant's state goes to tenant.state. */
 static int
-write_tenant_conf (const char *dir, const struct sv_tenant *t,
-                   const char *kek_file, const char *head, const char *rest)
+write_new_tenant_conf (const char *dir, const struct sv_tenant *t,
+                       const char *kek_file)
 {
   char *text = NULL;
   size_t len = 0;
@@ -132,49 +114,132 @@ write_tenant_conf (const char *dir, const struct sv_tenant *t,
 
   if (f == NULL)
     return -1;
-  fputs (head ? head : "", f);
-  fprintf (f, "# sealvol tenant; written by sealvol\n[tenant]\n");
-  put_hex_line (f, "id", t->id, SV_ID_LEN);
-  fprintf (f, "key-version = %u\n", t->key_version);
-  put_hex_line (f, "key-check", t->key_check, KEY_CHECK_LEN);
-  if (t->has_next_check)
-    put_hex_line (f, "next-key-check", t->next_key_check, KEY_CHECK_LEN);
+  fprintf (f, "# sealvol tenant %s: the operator's settings.  sealvol reads "
+           "this file\n# and never rewrites it; its own state is in "
+           "tenant.state.\n[tenant]\n", t->name);
   if (kek_file)
     fprintf (f, "kek-file = %s\n", kek_file);
   if (t->kek_command)
     fprintf (f, "kek-command = %s\n", t->kek_command);
-  if (t->kek_passphrase) {
+  if (t->kek_passphrase)
     fprintf (f, "kek-source = passphrase\n");
-    put_hex_line (f, "pwhash-salt", t->pw_salt, sizeof t->pw_salt);
-    fprintf (f, "pwhash-opslimit = %ju\npwhash-memlimit = %ju\n",
-             (uintmax_t) t->pw_ops, (uintmax_t) t->pw_mem);
-  }
-  fputs (rest ? rest : "", f);
+  fprintf (f, "\n# Tenant-wide caps (docs/qos.md), e.g.:\n# [caps]\n"
+           "# iops = 20000\n# capacity = 10T\n");
   if (fclose (f) != 0)
     return -1;
-  if ((kek_file && unsafe_conf_value (kek_file))
-      || (t->kek_command && unsafe_conf_value (t->kek_command))) {
-    free (text);
-    errno = EINVAL;
-    sv_error ("a kek-file path or kek-command may not contain a newline or "
-              "' ;' (tenant.conf would read it back cut short)");
-    return -1;
-  }
-  if (longest_line (text) > INI_MAX_LINE - 2) {
-    /* libinih would split the line and misread the rest of it. */
-    free (text);
-    errno = ENAMETOOLONG;
-    sv_error ("a tenant.conf line would exceed %d characters: use a shorter "
-              "kek-file path or kek-command", INI_MAX_LINE - 2);
-    return -1;
-  }
-  r = sv_replace_file (dir, "tenant.conf", text, len, 0644);
+  r = sv_replace_file (dir, SV_TENANT_CONF_FILE, text, len, 0644);
   free (text);
   return r;
 }
 
+/* The absolute path of a key file that may not exist yet (its directory
+ * resolved), so that tenant.conf names it the same from any directory. */
+static char *
+absolute_key_path (const char *path)
+{
+  const char *slash = strrchr (path, '/');
+  const char *leaf = slash ? slash + 1 : path;
+  char *dir = slash ? strndup (path, (size_t) (slash - path) + (slash == path))
+                    : strdup (".");
+  char *dir_real = dir ? realpath (dir, NULL) : NULL;
+  char *abs = NULL;
+
+  if (dir_real == NULL)
+    sv_error ("key file %s: cannot resolve its directory: %m", path);
+  else if (*leaf == '\0' || strcmp (leaf, ".") == 0 || strcmp (leaf, "..") == 0) {
+    errno = EINVAL;
+    sv_error ("key file %s: not a file name", path);
+  }
+  else if (asprintf (&abs, "%s%s%s", dir_real,
+                     strcmp (dir_real, "/") == 0 ? "" : "/", leaf) == -1)
+    abs = NULL;
+  free (dir);
+  free (dir_real);
+  return abs;
+}
+
+/* ---- a key file must belong to one tenant ---- */
+
+static int
+kek_file_handler (void *user, const char *section, const char *name,
+                  const char *value)
+{
+  char **kek_file = user;
+
+  if (strcmp (section, "tenant") == 0 && strcmp (name, "kek-file") == 0) {
+    free (*kek_file);
+    *kek_file = strdup (value);
+  }
+  return 1;
+}
+
+/* The key file another tenant uses (malloc'd; NULL for none). */
+static char *
+other_tenant_key_file (const char *root, const char *other)
+{
+  char *conf = tenant_path (root, other, SV_TENANT_CONF_FILE);
+  char *kek_file = NULL;
+
+  if (conf && ini_parse (conf, kek_file_handler, &kek_file) >= 0
+      && kek_file == NULL)
+    kek_file = tenant_path (root, other, "tenant.key");
+  free (conf);
+  return kek_file;
+}
+
+/* Whether path (absolute, resolved) lies in other's directory, or is the
+ * same file (same inode: hard links too) as other's key file. */
+static bool
+key_file_of (const char *root, const char *other, const char *path,
+             const struct stat *st)
+{
+  char *dir = tenant_path (root, other, NULL);
+  char *dir_real = dir ? realpath (dir, NULL) : NULL;
+  char *theirs = other_tenant_key_file (root, other);
+  struct stat their_st;
+  bool inside = dir_real && strncmp (path, dir_real, strlen (dir_real)) == 0
+    && path[strlen (dir_real)] == '/';
+  bool same = st && theirs && stat (theirs, &their_st) == 0
+    && their_st.st_dev == st->st_dev && their_st.st_ino == st->st_ino;
+
+  free (dir);
+  free (dir_real);
+  free (theirs);
+  return inside || same;
+}
+
+/* Refuse a key file that another tenant of root owns or names: rotating
+ * one tenant's key would rewrite it and lock the other out.  path is
+ * absolute with its directory resolved. */
+int
+sv_check_key_file_unshared (const char *root, const char *self, const char *path)
+{
+  struct stat st;
+  bool exists = stat (path, &st) == 0;
+  DIR *d = opendir (root);
+  struct dirent *de;
+  int r = 0;
+
+  if (d == NULL) {
+    sv_error ("cannot list %s: %m", root);
+    return -1;
+  }
+  while (r == 0 && (de = readdir (d)) != NULL) {
+    if (!sv_name_ok (de->d_name) || strcmp (de->d_name, self) == 0)
+      continue;
+    if (key_file_of (root, de->d_name, path, exists ? &st : NULL)) {
+      errno = EEXIST;
+      sv_error ("key file %s belongs to tenant %s: every tenant needs a key "
+                "file of its own", path, de->d_name);
+      r = -1;
+    }
+  }
+  closedir (d);
+  return r;
+}
+
 /* The key of a new tenant from its source: a command's output or a
- * passphrase (Argon2id, fresh salt, parameters kept in tenant.conf). */
+ * passphrase (Argon2id, fresh salt, parameters kept in tenant.state). */
 static int
 key_from_source (struct sv_tenant *probe, const struct sv_key_source *src)
 {
@@ -190,58 +255,95 @@ key_from_source (struct sv_tenant *probe, const struct sv_key_source *src)
   return sv_tenant_set_passphrase (probe, src->passphrase);
 }
 
+/* A kek-file path or kek-command must read back from tenant.conf as it
+ * was written. */
+static int
+check_conf_values (const struct sv_key_source *src)
+{
+  const char *v = src->kek_file ? src->kek_file : src->kek_command;
+
+  if (v && unsafe_conf_value (v)) {
+    errno = EINVAL;
+    sv_error ("a kek-file path or kek-command may not contain a newline or "
+              "' ;' (tenant.conf would read it back cut short)");
+    return -1;
+  }
+  if (v && strlen (v) > CONF_VALUE_MAX) {
+    errno = ENAMETOOLONG;
+    sv_error ("a tenant.conf line would exceed %d characters: use a shorter "
+              "kek-file path or kek-command", INI_MAX_LINE - 2);
+    return -1;
+  }
+  return 0;
+}
+
+/* Where a new tenant's key comes from; for a key file, its absolute path
+ * in *kek_file (NULL: the default ROOT/TENANT/tenant.key). */
+static int
+new_tenant_key (struct sv_tenant *probe, const char *root,
+                const struct sv_key_source *src, const char *keypath,
+                bool *generated)
+{
+  if (src->kek_command || src->passphrase)
+    return key_from_source (probe, src);
+  /* An existing --kek-file is adopted (it may come from a KMS); a
+   * missing one is generated. */
+  if (src->kek_file
+      && sv_check_key_file_unshared (root, probe->name, keypath) == -1)
+    return -1;
+  *generated = access (keypath, F_OK) != 0;
+  if (*generated && write_new_key_file (keypath) == -1)
+    return -1;
+  return sv_tenant_load_key (probe, keypath);
+}
+
 int
 sv_tenant_create (const char *root, const char *name,
                   const struct sv_key_source *src)
 {
-  const char *kek_file = src ? src->kek_file : NULL;
-  bool external = src && (src->kek_command || src->passphrase);
+  static const struct sv_key_source default_source;
   bool generated = false;
   struct sv_tenant probe = { .key_version = 0 };
-  char *dir = NULL, *volumes = NULL, *keypath = NULL, *conf = NULL;
+  char *volumes = NULL, *keypath = NULL, *abs_kek = NULL;
   int r = -1;
 
+  if (src == NULL)
+    src = &default_source;
   if (sv_name_problem (name)) {
     errno = EINVAL;
     sv_error ("tenant name '%s' %s", name, sv_name_problem (name));
     return -1;
   }
+  if (check_conf_values (src) == -1
+      || (src->kek_file && (abs_kek = absolute_key_path (src->kek_file)) == NULL))
+    return -1;
   if (mkdir (root, 0755) == -1 && errno != EEXIST) {
     sv_error ("cannot create root %s: %m", root);
-    return -1;
-  }
-  dir = tenant_path (root, name, NULL);
-  volumes = tenant_path (root, name, "volumes");
-  keypath = kek_file ? strdup (kek_file) : tenant_path (root, name, "tenant.key");
-  conf = tenant_path (root, name, "tenant.conf");
-  if (!dir || !volumes || !keypath || !conf)
     goto out;
-  if (mkdir (dir, 0700) == -1) {
+  }
+  strcpy (probe.name, name);
+  probe.dir = tenant_path (root, name, NULL);
+  volumes = tenant_path (root, name, "volumes");
+  keypath = abs_kek ? strdup (abs_kek) : tenant_path (root, name, "tenant.key");
+  if (!probe.dir || !volumes || !keypath)
+    goto out;
+  /* 0711: the serving user reaches its files by name, lists nothing. */
+  if (mkdir (probe.dir, 0711) == -1) {
     if (errno == EEXIST)
       sv_error ("tenant %s already exists", name);
     else
-      sv_error ("cannot create %s: %m", dir);
+      sv_error ("cannot create %s: %m", probe.dir);
     goto out;
   }
-  /* An existing --kek-file is adopted (it may come from a KMS); a missing
-   * one is generated.  A command or passphrase tenant has no key file. */
-  strcpy (probe.name, name);
-  if (external) {
-    if (key_from_source (&probe, src) == -1)
-      goto undo;
-  }
-  else {
-    generated = !(kek_file && access (kek_file, F_OK) == 0);
-    if ((generated && write_new_key_file (keypath) == -1)
-        || sv_tenant_load_key (&probe, keypath) == -1)
-      goto undo;
-  }
+  if (new_tenant_key (&probe, root, src, keypath, &generated) == -1)
+    goto undo;
   randombytes_buf (probe.id, sizeof probe.id);
   probe.key_version = 1;
-  probe.kek_file = (char *) kek_file;
+  probe.has_key_check = true;
   if (sv_key_check_value (probe.key_check, probe.key, probe.id) == -1
       || mkdir (volumes, 0700) == -1
-      || write_tenant_conf (dir, &probe, kek_file, NULL, NULL) == -1)
+      || write_new_tenant_conf (probe.dir, &probe, abs_kek) == -1
+      || sv_tenant_write_state (&probe) == -1)
     goto undo;
   r = 0;
   goto out;
@@ -250,93 +352,20 @@ sv_tenant_create (const char *root, const char *name,
   if (generated)
     unlink (keypath);
   rmdir (volumes);
-  unlink (conf);
-  rmdir (dir);
+  sv_unlink_in (probe.dir, SV_TENANT_STATE_FILE);
+  sv_unlink_in (probe.dir, SV_TENANT_CONF_FILE);
+  rmdir (probe.dir);
  out:
   sv_key_free (probe.key);
   free (probe.kek_command);
-  free (conf);
-  free (dir);
+  free (probe.dir);
   free (volumes);
   free (keypath);
+  free (abs_kek);
   return r;
 }
 
-/* The lines of tenant.conf outside its [tenant] section, for a rewrite
- * that replaces [tenant] and keeps the rest where it stood: *head gets
- * the lines before the first section header (which must stay before
- * [tenant]), *tail those of the other sections ([caps], comments).
- * Lines are classified as libinih reads them: an indented line after a
- * key is a continuation of that key's value (blank lines and comments in
- * between do not end it), not a section header.  Section headers are
- * written unindented: after the rewrite a key may precede one that had
- * none before it, and an indented header would then read as a
- * continuation.  (Both found by fuzz/fuzz-tenant-conf.c, as was an
- * earlier text search for the next section that lost, duplicated or
- * reordered what stood around [tenant].) */
-static int
-conf_outside_tenant (const char *path, char **head, char **tail)
-{
-  FILE *in = fopen (path, "re"), *h, *t;
-  char *line = NULL;
-  size_t cap = 0, hlen, tlen;
-  bool in_tenant = false, seen_section = false, after_key = false;
-
-  *head = *tail = NULL;
-  if (in == NULL)
-    return -1;
-  h = open_memstream (head, &hlen);
-  t = open_memstream (tail, &tlen);
-  while (h && t && getline (&line, &cap, in) != -1) {
-    const char *p = line + strspn (line, " \t"), *out = line;
-    bool blank = strspn (p, "\r\n") == strlen (p);
-    bool comment = *p == '#' || *p == ';';
-
-    if (blank || comment || (after_key && p > line)) {
-      if (comment && strstr (p, "written by sealvol"))
-        continue;               /* our own header comment */
-    }
-    else if (*p == '[') {
-      seen_section = true;
-      in_tenant = strncmp (p, "[tenant]", 8) == 0;
-      after_key = false;
-      out = p;
-    }
-    else if (strpbrk (p, "=:"))
-      after_key = true;
-    if (!in_tenant)
-      fputs (out, seen_section ? t : h);
-  }
-  free (line);
-  fclose (in);
-  if (h == NULL || t == NULL || fclose (h) != 0 || fclose (t) != 0) {
-    free (*head);
-    free (*tail);
-    return -1;
-  }
-  return 0;
-}
-
-int
-sv_tenant_write_conf (const struct sv_tenant *t)
-{
-  char conf[4096];
-  char *head, *tail;
-  int r;
-
-  snprintf (conf, sizeof conf, "%s/tenant.conf", t->dir);
-  if (conf_outside_tenant (conf, &head, &tail) == -1) {
-    sv_error ("cannot read %s: %m", conf);
-    return -1;
-  }
-  r = write_tenant_conf (t->dir, t, t->kek_file_configured ? t->kek_file : NULL,
-                         head, tail);
-  free (head);
-  free (tail);
-  return r;
-}
-
-/* A tenant.conf value of exactly len bytes in hex. */
+/* A value of exactly len bytes in hex. */
 static bool
 parse_hex (const char *value, uint8_t *out, size_t len)
 {
@@ -346,7 +375,7 @@ parse_hex (const char *value, uint8_t *out, size_t len)
     && got == len;
 }
 
-/* A tenant.conf decimal in [min, max], nothing after it. */
+/* A decimal in [min, max], nothing after it. */
 static bool
 parse_u64_in (const char *value, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -359,65 +388,119 @@ parse_u64_in (const char *value, uint64_t min, uint64_t max, uint64_t *out)
   return true;
 }
 
+/* A [tenant] key of a root made before tenant.state existed (the state
+ * sealvol kept in tenant.conf then): read for the one migration, ignored
+ * once tenant.state exists.  1: taken, 0: bad value, -1: not such a key. */
+static int
+legacy_state_key (struct sv_tenant *t, const char *name, const char *value)
+{
+  uint64_t v;
+
+  if (strcmp (name, "id") == 0)
+    return t->legacy_state = parse_hex (value, t->id, SV_ID_LEN);
+  if (strcmp (name, "key-version") == 0) {
+    if (!parse_u64_in (value, 1, UINT32_MAX, &v))
+      return 0;
+    t->key_version = (uint32_t) v;
+    return 1;
+  }
+  if (strcmp (name, "key-check") == 0)
+    return t->has_key_check = parse_hex (value, t->key_check, KEY_CHECK_LEN);
+  if (strcmp (name, "next-key-check") == 0)
+    return t->has_next_check = parse_hex (value, t->next_key_check,
+                                          KEY_CHECK_LEN);
+  if (strcmp (name, "pwhash-salt") == 0)
+    return parse_hex (value, t->pw_salt, sizeof t->pw_salt);
+  if (strcmp (name, "pwhash-opslimit") == 0)
+    return parse_u64_in (value, crypto_pwhash_OPSLIMIT_MIN,
+                         crypto_pwhash_OPSLIMIT_SENSITIVE, &t->pw_ops);
+  if (strcmp (name, "pwhash-memlimit") == 0)
+    return parse_u64_in (value, crypto_pwhash_MEMLIMIT_MIN,
+                         crypto_pwhash_MEMLIMIT_SENSITIVE, &t->pw_mem);
+  return -1;
+}
+
+static bool
+replace_string (char **field, const char *value)
+{
+  free (*field);
+  return (*field = strdup (value)) != NULL;
+}
+
+/* The operator's [tenant] keys: where the tenant key comes from. */
+static int
+key_source_key (struct sv_tenant *t, const char *name, const char *value)
+{
+  if (strcmp (name, "kek-file") == 0)
+    return t->kek_file_configured = replace_string (&t->kek_file, value);
+  if (strcmp (name, "kek-command") == 0)
+    return replace_string (&t->kek_command, value);
+  if (strcmp (name, "kek-command-shell") == 0) {
+    t->kek_shell = strcmp (value, "true") == 0;
+    return t->kek_shell || strcmp (value, "false") == 0;
+  }
+  if (strcmp (name, "kek-source") == 0)
+    return t->kek_passphrase = strcmp (value, "passphrase") == 0;
+  return -1;
+}
+
 static int
 conf_handler (void *user, const char *section, const char *name,
               const char *value)
 {
   struct sv_tenant *t = user;
+  int r;
 
   if (strcmp (section, "tenant") != 0)
     return 1;                   /* other sections belong to other modules */
-  if (strcmp (name, "id") == 0) {
-    if (!parse_hex (value, t->id, SV_ID_LEN))
-      return 0;
+  r = key_source_key (t, name, value);
+  if (r == -1)
+    r = legacy_state_key (t, name, value);
+  return r != 0;                /* unknown keys are left alone */
+}
+
+/* A key source named in tenant.conf decides what root runs and reads:
+ * honoured only if no user but root (or the caller) can change the file
+ * or a directory above it.  (Else a tenant's serving user could add a
+ * kek-command that the next root "sealvol" command runs.) */
+static int
+check_key_source_trusted (const struct sv_tenant *t, const char *conf)
+{
+  char why[512];
+
+  if (!t->kek_file_configured && !t->kek_command && !t->kek_passphrase)
+    return 0;
+  if (sv_check_path_trusted (conf, why, sizeof why) == 0)
+    return 0;
+  errno = EPERM;
+  sv_error ("tenant %s: refusing the key source in %s: %s (key-source "
+            "settings count only where no other user can write; chown root, "
+            "chmod go-w)", t->name, conf, why);
+  return -1;
+}
+
+/* tenant.state, or the state a root made before it kept in tenant.conf,
+ * moved to tenant.state once (an atomic write: a crash leaves either no
+ * tenant.state, and the next open migrates, or the whole of it). */
+static int
+load_state (struct sv_tenant *t)
+{
+  bool found;
+
+  if (sv_tenant_read_state (t, &found) == -1)
+    return -1;
+  if (found)
+    return 0;
+  if (!t->legacy_state || t->key_version == 0) {
+    errno = ENOENT;
+    sv_error ("tenant %s has no %s%s", t->name, SV_TENANT_STATE_FILE,
+              t->legacy_state ? " and tenant.conf has no key-version" : "");
+    return -1;
   }
-  else if (strcmp (name, "key-version") == 0) {
-    uint64_t v;
-    if (!parse_u64_in (value, 1, UINT32_MAX, &v))
-      return 0;
-    t->key_version = (uint32_t) v;
-  }
-  else if (strcmp (name, "key-check") == 0) {
-    if (!parse_hex (value, t->key_check, KEY_CHECK_LEN))
-      return 0;
-    t->has_key_check = true;
-  }
-  else if (strcmp (name, "kek-command") == 0) {
-    free (t->kek_command);
-    if ((t->kek_command = strdup (value)) == NULL)
-      return 0;
-  }
-  else if (strcmp (name, "kek-source") == 0) {
-    if (strcmp (value, "passphrase") != 0)
-      return 0;
-    t->kek_passphrase = true;
-  }
-  else if (strcmp (name, "pwhash-salt") == 0) {
-    if (!parse_hex (value, t->pw_salt, sizeof t->pw_salt))
-      return 0;
-  }
-  else if (strcmp (name, "pwhash-opslimit") == 0) {
-    if (!parse_u64_in (value, crypto_pwhash_OPSLIMIT_MIN,
-                       crypto_pwhash_OPSLIMIT_SENSITIVE, &t->pw_ops))
-      return 0;
-  }
-  else if (strcmp (name, "pwhash-memlimit") == 0) {
-    if (!parse_u64_in (value, crypto_pwhash_MEMLIMIT_MIN,
-                       crypto_pwhash_MEMLIMIT_SENSITIVE, &t->pw_mem))
-      return 0;
-  }
-  else if (strcmp (name, "next-key-check") == 0) {
-    if (!parse_hex (value, t->next_key_check, KEY_CHECK_LEN))
-      return 0;
-    t->has_next_check = true;
-  }
-  else if (strcmp (name, "kek-file") == 0) {
-    free (t->kek_file);
-    if ((t->kek_file = strdup (value)) == NULL)
-      return 0;
-    t->kek_file_configured = true;
-  }
-  return 1;
+  if (t->pw_ops == 0 || t->pw_mem == 0)
+    t->pw_ops = t->pw_mem = 0;  /* Argon2id parameters come as a set */
+  sv_fault_point ("tenant:before-migrate");
+  return sv_tenant_write_state (t);
 }
 
 struct sv_tenant *
@@ -437,7 +520,7 @@ sv_tenant_open (const char *root, const char *name)
     return NULL;
   strcpy (t->name, name);
   t->dir = tenant_path (root, name, NULL);
-  conf = tenant_path (root, name, "tenant.conf");
+  conf = tenant_path (root, name, SV_TENANT_CONF_FILE);
   if (t->dir == NULL || conf == NULL)
     goto fail;
   r = ini_parse (conf, conf_handler, t);
@@ -446,11 +529,17 @@ sv_tenant_open (const char *root, const char *name)
     sv_error ("no such tenant: %s (no %s)", name, conf);
     goto fail;
   }
-  if (r == 0 && t->kek_passphrase && (t->pw_ops == 0 || t->pw_mem == 0))
-    r = INT_MAX;                /* passphrase without its Argon2id limits */
-  if (r != 0 || t->key_version == 0) {
+  if (r != 0) {
     errno = EINVAL;
     sv_error ("%s: bad tenant configuration (line %d)", conf, r);
+    goto fail;
+  }
+  if (check_key_source_trusted (t, conf) == -1 || load_state (t) == -1)
+    goto fail;
+  if (t->kek_passphrase && (t->pw_ops == 0 || t->pw_mem == 0)) {
+    errno = EINVAL;
+    sv_error ("tenant %s: kek-source = passphrase, but %s has no Argon2id "
+              "parameters", name, SV_TENANT_STATE_FILE);
     goto fail;
   }
   if (t->kek_file == NULL
@@ -560,7 +649,9 @@ check_key_file (int fd, const char *path)
               (unsigned) (st.st_mode & 07777));
     return -1;
   }
-  if (st.st_uid != geteuid ()) {
+  /* Root may read the serving user's key: it can read it anyway, and the
+   * mode check still keeps everyone else out. */
+  if (st.st_uid != geteuid () && geteuid () != 0) {
     errno = EPERM;
     sv_error ("key file %s must be owned by uid %u (the serving user), not %u",
               path, (unsigned) geteuid (), (unsigned) st.st_uid);

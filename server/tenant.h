@@ -1,24 +1,36 @@
 /* sealvol: tenants and their key store.
  *
- * ROOT/TENANT/tenant.conf   INI: [tenant] id, key-version, kek-file
+ * ROOT/TENANT/              root's, 0711: the serving user reaches its
+ *                           files by name but can change none of these:
+ * ROOT/TENANT/tenant.conf   the operator's INI: [tenant] key source
+ *                           (kek-file, kek-command, kek-source), [caps];
+ *                           written once at create, never rewritten
+ * ROOT/TENANT/tenant.state  sealvol's own state (tenant-state.c): id,
+ *                           key version, key check values
  * ROOT/TENANT/tenant.key    64 hex digits + newline, mode 0600, unless
- *                           the tenant was created with --kek-file
- * ROOT/TENANT/volumes/VOL/  one directory per volume (format.h)
+ *                           the tenant was created with another source;
+ *                           owned by the serving user
+ * ROOT/TENANT/volumes/VOL/  one directory per volume (format.h), the
+ *                           serving user's
  *
  * A key file must be a regular file, mode 0600 (no group or other bits)
- * and owned by the user reading it; anything else is refused, because a
- * key readable by others protects nothing.
+ * and owned by the user reading it (root may read the serving user's);
+ * anything else is refused, because a key readable by others protects
+ * nothing.
  */
 #ifndef SEALVOL_TENANT_H
 #define SEALVOL_TENANT_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "secmem.h"
 #include "wrap.h"
 
 #define KEY_CHECK_LEN 16
+#define SV_TENANT_CONF_FILE "tenant.conf"
+#define SV_TENANT_STATE_FILE "tenant.state"
 
 struct sv_tenant {
   char name[64];
@@ -28,12 +40,14 @@ struct sv_tenant {
   char *kek_file;               /* where the tenant key lives */
   bool kek_file_configured;     /* named in tenant.conf (not the default) */
   char *kek_command;            /* the key is this command's output */
+  bool kek_shell;               /* run it with /bin/sh -c */
   bool kek_passphrase;          /* the key is Argon2id of a passphrase */
   uint8_t pw_salt[16];
   uint64_t pw_ops, pw_mem;
   uint8_t key_check[16];        /* HMAC of the key: tells a wrong key */
   bool has_key_check;
-  /* During a key rotation (tenant.conf has next-key-check): the key of
+  bool legacy_state;            /* tenant.conf has the pre-tenant.state id */
+  /* During a key rotation (tenant.state has next-key-check): the key of
    * version key_version + 1, from KEK_FILE.next or, once the rotation has
    * replaced the key file, from the key file itself. */
   uint8_t next_key_check[16];
@@ -53,14 +67,16 @@ struct sv_key_source {
 };
 int sv_tenant_create (const char *root, const char *name,
                       const struct sv_key_source *src);
-/* Reads tenant.conf; does not load the key. */
+/* Reads tenant.conf and tenant.state (migrating the state of an older
+ * root out of tenant.conf once); does not load the key. */
 struct sv_tenant *sv_tenant_open (const char *root, const char *name);
 void sv_tenant_free (struct sv_tenant *t);
 
 /* Load the tenant key from path (NULL: the tenant's own kek-file). */
 int sv_tenant_load_key (struct sv_tenant *t, const char *path);
-/* The key from a command's standard output (run with /bin/sh -c; exit
- * status 0 required), or from a passphrase (keysource.c). */
+/* The key from a command's standard output (keysource.c: run without a
+ * shell unless kek-command-shell = true, in a clean environment; exit
+ * status 0 required), or from a passphrase. */
 int sv_tenant_load_key_command (struct sv_tenant *t, const char *command);
 int sv_tenant_set_passphrase (struct sv_tenant *t, const char *passphrase);
 /* Parse a key given as 64 hex digits (e.g. from nbdkit_read_password). */
@@ -79,7 +95,18 @@ int sv_tenant_adopt_key (struct sv_tenant *t, struct sv_key *key);
 int sv_key_check_value (uint8_t out[KEY_CHECK_LEN], const struct sv_key *key,
                         const uint8_t id[SV_ID_LEN]);
 int sv_write_key_file (const char *path, const struct sv_key *key, bool create);
-int sv_tenant_write_conf (const struct sv_tenant *t);
+
+/* Make the tenant's files root's, but for what its server writes
+ * (volumes/, log/, its key file), which go to uid:gid (tenant-owner.c). */
+int sv_tenant_hand_over (const struct sv_tenant *t, uid_t uid, gid_t gid);
+
+/* tenant.state (tenant-state.c): *found false when there is none. */
+int sv_tenant_read_state (struct sv_tenant *t, bool *found);
+int sv_tenant_write_state (const struct sv_tenant *t);
+/* Refuse a key file inside another tenant's directory or used by
+ * another tenant (rotating it would lock that tenant out). */
+int sv_check_key_file_unshared (const char *root, const char *self,
+                                const char *path);
 
 /* Malloc'd path of a volume directory, and the sorted volume names
  * (NULL-terminated, free with sv_free_names). */

@@ -70,23 +70,14 @@ open_in (const char *dir, const char *leaf, int flags, mode_t mode)
 }
 
 static void
-unlink_in (const char *dir, const char *leaf)
-{
-  char path[4096];
-
-  if ((size_t) snprintf (path, sizeof path, "%s/%s", dir, leaf) < sizeof path)
-    unlink (path);
-}
-
-static void
 remove_volume_files (const char *dir)
 {
-  unlink_in (dir, "superblock");
-  unlink_in (dir, "data");
-  unlink_in (dir, "meta");
-  unlink_in (dir, ".superblock.tmp");
-  unlink_in (dir, "stats.json");
-  unlink_in (dir, ".stats.json.tmp");
+  sv_unlink_in (dir, "superblock");
+  sv_unlink_in (dir, "data");
+  sv_unlink_in (dir, "meta");
+  sv_unlink_in (dir, ".superblock.tmp");
+  sv_unlink_in (dir, "stats.json");
+  sv_unlink_in (dir, ".stats.json.tmp");
   rmdir (dir);
 }
 
@@ -99,7 +90,8 @@ create_sparse (const char *dir, const char *leaf, uint64_t size)
 
   if (fd == -1)
     return -1;
-  r = ftruncate (fd, (off_t) size) == -1 || fsync (fd) == -1 ? -1 : 0;
+  r = sv_take_dir_owner (fd, dir) == -1 || ftruncate (fd, (off_t) size) == -1
+      || fsync (fd) == -1 ? -1 : 0;
   close (fd);
   return r;
 }
@@ -213,7 +205,7 @@ sv_volume_create_in (const struct sv_tenant *t, const char *dir,
 
   if (check_create_params (t, name, p) == -1)
     return -1;
-  if (mkdir (dir, 0700) == -1) {
+  if (sv_mkdir_owned (dir, 0700) == -1) {
     if (errno == EEXIST)
       sv_error ("volume %s/%s already exists", t->name, name);
     else

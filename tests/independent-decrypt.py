@@ -14,6 +14,7 @@ wrong key, MAC mismatch, block failing authentication).
 """
 
 import configparser
+import json
 import hashlib
 import hmac
 import os
@@ -181,15 +182,17 @@ def decrypt_xts(data_key, block, ct):
 
 
 def read_tenant(root, tenant, keyfile):
+    # tenant.conf is the operator's (the key source); tenant.state, JSON,
+    # is sealvol's (the id and key version).
     conf = configparser.ConfigParser()
-    path = os.path.join(root, tenant, "tenant.conf")
-    if not conf.read(path):
+    if not conf.read(os.path.join(root, tenant, "tenant.conf")):
         raise Refused("no such tenant: %s" % tenant)
-    t = conf["tenant"]
-    tenant_id = bytes.fromhex(t["id"])
-    key_version = int(t["key-version"])
+    with open(os.path.join(root, tenant, "tenant.state")) as f:
+        state = json.load(f)
+    tenant_id = bytes.fromhex(state["id"])
+    key_version = int(state["key-version"])
     if keyfile is None:
-        keyfile = t.get("kek-file") or os.path.join(root, tenant, "tenant.key")
+        keyfile = conf["tenant"].get("kek-file") or os.path.join(root, tenant, "tenant.key")
     with open(keyfile) as f:
         hexkey = f.read().strip()
     key = bytes.fromhex(hexkey)

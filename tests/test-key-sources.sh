@@ -34,14 +34,15 @@ nbdkit_refuses "must be mode 0600" filet
 nbdkit_refuses "must be mode 0600" filet kek=+"$ROOT/filet/tenant.key"
 chmod 600 "$ROOT/filet/tenant.key"
 
-# Passphrase (Argon2id): no key file anywhere, parameters in tenant.conf.
+# Passphrase (Argon2id): no key file anywhere; the choice in tenant.conf,
+# the salt and limits in tenant.state (sealvol's, not the operator's).
 echo "correct horse battery staple" > "$TMP/pass"
 echo "wrong horse" > "$TMP/wrong"
 sv tenant create passt --passphrase-file "$TMP/pass" >/dev/null
 [ ! -e "$ROOT/passt/tenant.key" ] || fail "passphrase tenant has a key file"
 grep -q "^kek-source = passphrase" "$ROOT/passt/tenant.conf" || fail "kek-source not stored"
-grep -q "^pwhash-salt = [0-9a-f]\{32\}" "$ROOT/passt/tenant.conf" || fail "pwhash salt not stored"
-grep -q "^pwhash-memlimit = [1-9]" "$ROOT/passt/tenant.conf" || fail "pwhash limits not stored"
+grep -q '"salt": "[0-9a-f]\{32\}"' "$ROOT/passt/tenant.state" || fail "pwhash salt not stored"
+grep -q '"memlimit": [1-9]' "$ROOT/passt/tenant.state" || fail "pwhash limits not stored"
 expect_fail 1 "derives its key from a passphrase" sv volume create passt/v --size 1M
 expect_fail 1 "wrong key for tenant passt" sv volume create passt/v --size 1M --passphrase-file "$TMP/wrong"
 sv volume create passt/v --size 1M --passphrase-file "$TMP/pass" >/dev/null
