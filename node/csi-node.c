@@ -132,11 +132,13 @@ static grpc_status_code
 mount_staging (const struct vol_state *vs, const struct capability *cap,
                struct csi_status *st)
 {
-  char fstype[32], opts[MOUNT_OPTIONS_MAX + 8], out[256];
+  char fstype[32], opts[MOUNT_OPTIONS_MAX + 32], out[256];
 
   if (prepare_filesystem (vs, cap, fstype, sizeof fstype, st) != GRPC_STATUS_OK)
     return st->code;
-  snprintf (opts, sizeof opts, "%s%s%s", vs->readonly ? "ro" : "rw",
+  /* nosuid,nodev: a volume's files are the tenant's, and a setuid-root
+   * binary or a device node made elsewhere must not work on this node. */
+  snprintf (opts, sizeof opts, "%s,nosuid,nodev%s%s", vs->readonly ? "ro" : "rw",
             cap->mount_options[0] ? "," : "", cap->mount_options);
   if (run (out, sizeof out, "mount", "-t", fstype, "-o", opts, vs->device,
            vs->staging_path, NULL) != 0)
