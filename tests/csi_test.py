@@ -94,6 +94,9 @@
 #                      a regular file: non-zero exit, the file kept
 #   finish          nothing left; no secret in any log or state file
 # attacks runs identity, then issue 14's breaks, each as a review check:
+#   14.2  v1 staged from 127.0.0.1:P, then from localhost:P under another
+#         volume id: FAILED_PRECONDITION or ALREADY_EXISTS, nothing more
+#         attached or mounted; once the first is unstaged the second stages
 #   14.6  the staging mount and the publishes (writable, read-only) are
 #         nosuid,nodev; a setuid-root program on the volume, run by
 #         nobody through each of them, prints euid 65534; a device node
@@ -2068,8 +2071,38 @@ def r7():
 
 
 # ------------------------------------------------------------------ issue 14
-# The outside review's attacks on the node plugin (issue 14), each done
-# as the attacker did it.
+# The outside review's attacks on the node plugin (issue 14, breaks 2
+# and 6), each done as the attacker did it.
+
+
+def attack_one_volume_twice():
+    """Break 2: one export staged under two volume ids, its server spelled
+    127.0.0.1:P and localhost:P, mounted one ext4 twice (files were lost).
+    The second stage must be refused, whatever the spelling."""
+    port = SERVER.rpartition(":")[2]
+    a = Vol("v1", mount_cap(), server="127.0.0.1:" + port)
+    b = Vol("v1", mount_cap(), server="localhost:" + port)
+    a.id, a.staging = "pv-14-2-by-address", review_dir("14-2-by-address")
+    b.id, b.staging = "pv-14-2-by-name", review_dir("14-2-by-name")
+
+    def twice():
+        a.stage("14.2: stage v1 from 127.0.0.1:%s" % port)
+        staged = footprint()
+        expect("14.2: stage v1 from localhost:%s under another volume id" % port,
+               (C.FAILED_PRECONDITION, C.ALREADY_EXISTS), "NodeStageVolume", b.stage_req())
+        check(not is_mountpoint(b.staging),
+              "14.2: v1 is mounted twice, at %s and %s" % (a.staging, b.staging))
+        same_footprint(staged, "14.2: the refused second stage")
+        ok("14.2: the second spelling is refused; nothing attached or mounted twice")
+        a.unstage("14.2: unstage the first")
+        b.stage("14.2: with the first unstaged, the second stages")
+        b.unstage("14.2: unstage the second")
+
+    try:
+        soft("14.2 (one volume staged twice under two spellings of its server)", twice)
+    finally:
+        for v in (b, a):
+            quiet("NodeUnstageVolume", v.unstage_req())
 
 
 EUID_SOURCE = b"""#include <stdio.h>
@@ -2179,7 +2212,7 @@ def attack_setuid():
 
 def attack_checks():
     print("---- issue 14's attacks", flush=True)
-    for label, body in [("14.6", attack_setuid)]:
+    for label, body in [("14.2", attack_one_volume_twice), ("14.6", attack_setuid)]:
         review(label, body)
 
 
