@@ -96,7 +96,9 @@
 # attacks runs identity, then issue 14's breaks, each as a review check:
 #   14.2  v1 staged from 127.0.0.1:P, then from localhost:P under another
 #         volume id: FAILED_PRECONDITION or ALREADY_EXISTS, nothing more
-#         attached or mounted; once the first is unstaged the second stages
+#         attached or mounted; once the first is unstaged the second stages;
+#         a server with no export description (nbdkit memory):
+#         FAILED_PRECONDITION, nothing attached
 #   14.6  the staging mount and the publishes (writable, read-only) are
 #         nosuid,nodev; a setuid-root program on the volume, run by
 #         nobody through each of them, prints euid 65534; a device node
@@ -2100,9 +2102,38 @@ def attack_one_volume_twice():
 
     try:
         soft("14.2 (one volume staged twice under two spellings of its server)", twice)
+        soft("14.2 (a server that states no identity)", anonymous_server)
     finally:
         for v in (b, a):
             quiet("NodeUnstageVolume", v.unstage_req())
+
+
+def anonymous_server():
+    """An NBD server with no export description (nbdkit memory, as an
+    older sealvol plugin would be): its export is not attached unchecked."""
+    port = free_port()
+    ready = os.path.join(RUN, "anonymous.ready")
+    v = Vol("v1", mount_cap(), server="127.0.0.1:%d" % port)
+    v.id, v.staging = "pv-14-2-anonymous", review_dir("14-2-anonymous")
+    p = subprocess.Popen(["nbdkit", "-f", "-i", "127.0.0.1", "-p", str(port), "-P", ready,
+                          "--tls=require", "--tls-certificates=" + os.path.join(PKI, "server"),
+                          "--tls-verify-peer", "memory", "64M"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while not os.path.exists(ready) or os.path.getsize(ready) == 0:
+            check(p.poll() is None and time.time() < deadline,
+                  "14.2: nbdkit memory did not start on port %d" % port)
+            time.sleep(0.05)
+        before = footprint()
+        expect("14.2: stage from a server that states no volume identity",
+               C.FAILED_PRECONDITION, "NodeStageVolume", v.stage_req())
+        same_footprint(before, "14.2: the refused stage from a server with no identity")
+    finally:
+        quiet("NodeUnstageVolume", v.unstage_req())    # while its server still answers
+        p.kill()
+        p.wait()
 
 
 EUID_SOURCE = b"""#include <stdio.h>

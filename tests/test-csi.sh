@@ -129,8 +129,9 @@ csi_cleanup () {
             fuse*) fusermount3 -u "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || true ;;
         esac
     done
+    # nbdkit: a server csi_test.py started itself
     # shellcheck disable=SC2046
-    stop_pids $(tmp_procs sealvol-attach nbd-client)
+    stop_pids $(tmp_procs sealvol-attach nbd-client nbdkit)
     stop_run storage psk
     return 0
 }
