@@ -19,6 +19,7 @@
 
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
+#include <sodium.h>
 
 #include "audit.h"
 #include "metamap.h"
@@ -626,6 +627,21 @@ sealvol_get_size (void *handle)
   return (int64_t) sv_volume_size (VOL (handle));
 }
 
+/* "sealvol volume TENANT/VOLUME id TENANT-ID:VOLUME-ID" (the random ids
+ * in the superblock, hex): who the volume is, however the client spelled
+ * the server.  sealvol-csi-node keys "one volume, one attachment" on it. */
+static const char *
+sealvol_export_description (void *handle)
+{
+  const struct sv_superblock *sb = sv_volume_superblock (VOL (handle));
+  char tenant_id[2 * SV_ID_LEN + 1], volume_id[2 * SV_ID_LEN + 1];
+
+  sodium_bin2hex (tenant_id, sizeof tenant_id, sb->tenant_id, SV_ID_LEN);
+  sodium_bin2hex (volume_id, sizeof volume_id, sb->volume_id, SV_ID_LEN);
+  return nbdkit_printf_intern ("sealvol volume %s/%s id %s:%s", tenant_name,
+                               SV (handle)->name, tenant_id, volume_id);
+}
+
 static int
 sealvol_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
                     uint32_t *maximum)
@@ -736,6 +752,7 @@ static struct nbdkit_plugin plugin = {
   .open = sealvol_open,
   .close = sealvol_close,
   .get_size = sealvol_get_size,
+  .export_description = sealvol_export_description,
   .block_size = sealvol_block_size,
   .can_write = sealvol_can_write,
   .can_flush = sealvol_yes,

@@ -85,14 +85,16 @@ mount_on (const char *source, const char *target, unsigned long flags)
   return r;
 }
 
+/* Bind SOURCE on TARGET with FLAGS (MS_RDONLY, MS_NOSUID, ...) on top
+ * of those SOURCE has.  A bind mount takes flags only on a remount,
+ * which must name the new mount, so the target is opened again; the
+ * flags are set there rather than trusted to be copied from SOURCE. */
 static grpc_status_code
-bind_mount (const char *source, const char *target, bool readonly, struct csi_status *st)
+bind_mount (const char *source, const char *target, unsigned long flags,
+            struct csi_status *st)
 {
-  /* A bind mount takes MS_RDONLY only on a remount, which must name the
-   * new mount, so the target is opened again. */
   if (mount_on (source, target, MS_BIND) == -1
-      || (readonly && mount_on (NULL, target, MS_REMOUNT | MS_BIND | MS_RDONLY
-                                | kept_flags (source)) == -1))
+      || mount_on (NULL, target, MS_REMOUNT | MS_BIND | flags | kept_flags (source)) == -1)
     return csi_fail (st, GRPC_STATUS_INTERNAL, "cannot bind-mount on %s: %s",
                      target, strerror (errno));
   return GRPC_STATUS_OK;
@@ -127,7 +129,8 @@ make_target (const char *target, bool block, bool *created, struct csi_status *s
   return GRPC_STATUS_OK;
 }
 
-/* Block access: the device bound on the target file.  A read-only mount
+/* Block access: the device bound on the target file, nosuid but not
+ * nodev (the pod must be able to open the device).  A read-only mount
  * does not stop writes to a device node, so a read-only publish of a
  * writable volume gets a read-only loop device over it. */
 static grpc_status_code
@@ -141,7 +144,7 @@ publish_block (struct vol_state *vs, struct publication *p, struct csi_status *s
     state_set (&p->ro_device, ro_dev);
     state_save (vs);
   }
-  return bind_mount (p->ro_device ? p->ro_device : vs->device, p->target, false, st);
+  return bind_mount (p->ro_device ? p->ro_device : vs->device, p->target, MS_NOSUID, st);
 }
 
 static grpc_status_code
@@ -152,7 +155,10 @@ publish (struct vol_state *vs, struct publication *p, bool *created,
     return st->code;
   if (vs->block)
     return publish_block (vs, p, st);
-  return bind_mount (vs->staging_path, p->target, p->readonly, st);
+  /* A tenant's files must not give a pod root (a setuid-root binary)
+   * or a host device (a device node made elsewhere). */
+  return bind_mount (vs->staging_path, p->target,
+                     MS_NOSUID | MS_NODEV | (p->readonly ? MS_RDONLY : 0), st);
 }
 
 /* Remove what publish made at the target: the mount, then (if asked)

@@ -132,11 +132,13 @@ static grpc_status_code
 mount_staging (const struct vol_state *vs, const struct capability *cap,
                struct csi_status *st)
 {
-  char fstype[32], opts[MOUNT_OPTIONS_MAX + 8], out[256];
+  char fstype[32], opts[MOUNT_OPTIONS_MAX + 32], out[256];
 
   if (prepare_filesystem (vs, cap, fstype, sizeof fstype, st) != GRPC_STATUS_OK)
     return st->code;
-  snprintf (opts, sizeof opts, "%s%s%s", vs->readonly ? "ro" : "rw",
+  /* nosuid,nodev: a volume's files are the tenant's, and a setuid-root
+   * binary or a device node made elsewhere must not work on this node. */
+  snprintf (opts, sizeof opts, "%s,nosuid,nodev%s%s", vs->readonly ? "ro" : "rw",
             cap->mount_options[0] ? "," : "", cap->mount_options);
   if (run (out, sizeof out, "mount", "-t", fstype, "-o", opts, vs->device,
            vs->staging_path, NULL) != 0)
@@ -192,11 +194,33 @@ check_earlier_stage (struct vol_state *vs, const char *staging,
   return undo_stage (vs, st);
 }
 
+/* One volume, one attachment on this node: two volume ids naming the
+ * same volume would mount one filesystem twice and corrupt it.  The
+ * volume is known by the IDENTITY its server stated, not by how the
+ * request spells the server (127.0.0.1 and localhost are one host); the
+ * spelling is compared as well for records of a plugin that kept none. */
+static grpc_status_code
+volume_in_use (const struct remote *r, const char *identity, struct vol_state *vs,
+               struct csi_status *st)
+{
+  char export[600], other[160];
+
+  snprintf (export, sizeof export, "%s:%s/%s", r->host, r->port, r->export);
+  if (state_find_other ("identity", identity, vs->volume_id, other, sizeof other)
+      || state_find_other ("export", export, vs->volume_id, other, sizeof other))
+    return csi_fail (st, GRPC_STATUS_FAILED_PRECONDITION,
+                     "volume %s on %s:%s (id %s) is already staged on this node as %.128s",
+                     r->export, r->host, r->port, identity, other);
+  state_set (&vs->export, export);
+  state_set (&vs->identity, identity);
+  return GRPC_STATUS_OK;
+}
+
 static grpc_status_code
 attach_and_mount (const Csi__V1__NodeStageVolumeRequest *req, struct vol_state *vs,
                   const struct capability *cap, struct remote *r, struct csi_status *st)
 {
-  char secrets[STATE_PATH_MAX];
+  char secrets[STATE_PATH_MAX], identity[VOLUME_IDENTITY_MAX];
   int64_t size;
 
   if (mkdir (vs->dir, 0700) == -1 && errno != EEXIST)
@@ -205,7 +229,8 @@ attach_and_mount (const Csi__V1__NodeStageVolumeRequest *req, struct vol_state *
   r->secrets_dir = secrets;
   r->readonly = cap->readonly_mode;
   if (write_secrets (req, secrets, st) != GRPC_STATUS_OK
-      || attach_probe (r, &size, st) != GRPC_STATUS_OK)
+      || attach_probe (r, &size, identity, st) != GRPC_STATUS_OK
+      || volume_in_use (r, identity, vs, st) != GRPC_STATUS_OK)
     return st->code;
   if (state_save (vs) == -1)
     return csi_fail (st, GRPC_STATUS_INTERNAL, "cannot save state: %s", strerror (errno));
@@ -215,23 +240,6 @@ attach_and_mount (const Csi__V1__NodeStageVolumeRequest *req, struct vol_state *
     return csi_fail (st, GRPC_STATUS_INTERNAL, "cannot save state: %s", strerror (errno));
   if (!cap->block && mount_staging (vs, cap, st) != GRPC_STATUS_OK)
     return st->code;
-  return GRPC_STATUS_OK;
-}
-
-/* One export, one attachment on this node: two volume ids naming the
- * same export would mount one filesystem twice and corrupt it. */
-static grpc_status_code
-export_in_use (const struct remote *r, const char *volume_id, struct vol_state *vs,
-               struct csi_status *st)
-{
-  char export[600], other[160];
-
-  snprintf (export, sizeof export, "%s:%s/%s", r->host, r->port, r->export);
-  if (state_find_export (export, volume_id, other, sizeof other))
-    return csi_fail (st, GRPC_STATUS_FAILED_PRECONDITION,
-                     "volume %s on %s:%s is already staged on this node as %.128s",
-                     r->export, r->host, r->port, other);
-  state_set (&vs->export, export);
   return GRPC_STATUS_OK;
 }
 
@@ -271,10 +279,6 @@ stage (const Csi__V1__NodeStageVolumeRequest *req, const char *staging,
   if (mount_point (staging, NULL, 0)) {
     state_free (&vs);
     return csi_fail (st, GRPC_STATUS_ALREADY_EXISTS, "%s is already a mount point", staging);
-  }
-  if (export_in_use (remote, req->volume_id, &vs, st) != GRPC_STATUS_OK) {
-    state_free (&vs);
-    return st->code;
   }
   state_set (&vs.staging_path, staging);
   state_set (&vs.capability, cap->fingerprint);

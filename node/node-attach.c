@@ -85,32 +85,81 @@ connect_with_deadline (struct nbd_handle *h, const char *uri)
   return 0;
 }
 
+/* The last libnbd call failed: say so with the code its error means. */
+static grpc_status_code
+probe_failed (const struct remote *r, struct csi_status *st)
+{
+  return csi_fail (st, probe_error_code (nbd_get_errno (), nbd_get_error ()),
+                   "volume %s on %s:%s: %s", r->export, r->host, r->port,
+                   nbd_get_error ());
+}
+
+/* The identity at the end of a sealvol export description,
+ * "sealvol volume TENANT/VOL id TENANT-ID:VOLUME-ID", to IDENTITY. */
+static bool
+stated_identity (const char *description, char identity[VOLUME_IDENTITY_MAX])
+{
+  const char *id = description ? strstr (description, " id ") : NULL;
+
+  if (id == NULL)
+    return false;
+  id += 4;
+  if (strlen (id) != VOLUME_IDENTITY_MAX - 1 || id[32] != ':'
+      || strspn (id, "0123456789abcdef") != 32
+      || strspn (id + 33, "0123456789abcdef") != 32)
+    return false;
+  memcpy (identity, id, VOLUME_IDENTITY_MAX);
+  return true;
+}
+
+/* What the connected server says about the export. */
+static grpc_status_code
+read_export (struct nbd_handle *h, const struct remote *r, int64_t *size,
+             char identity[VOLUME_IDENTITY_MAX], struct csi_status *st)
+{
+  char *description;
+  bool stated;
+
+  if ((*size = nbd_get_size (h)) == -1)
+    return probe_failed (r, st);
+  description = nbd_get_export_description (h);
+  stated = stated_identity (description, identity);
+  free (description);
+  if (!stated)
+    return csi_fail (st, GRPC_STATUS_FAILED_PRECONDITION,
+                     "volume %s on %s:%s: the storage host does not state the volume's "
+                     "identity in its export description (an older nbdkit-sealvol-plugin?)",
+                     r->export, r->host, r->port);
+  return GRPC_STATUS_OK;
+}
+
 grpc_status_code
-attach_probe (const struct remote *r, int64_t *size, struct csi_status *st)
+attach_probe (const struct remote *r, int64_t *size, char identity[VOLUME_IDENTITY_MAX],
+              struct csi_status *st)
 {
   struct nbd_handle *h = nbd_create ();
   char uri[URI_MAX];
-  grpc_status_code code = GRPC_STATUS_OK;
+  grpc_status_code code;
   int c;
 
   if (h == NULL)
     return csi_fail (st, GRPC_STATUS_INTERNAL, "libnbd: %s", nbd_get_error ());
   remote_uri (r, uri, sizeof uri);
-  /* The URI names the secrets' files, which libnbd reads only if told. */
-  if (nbd_set_uri_allow_local_file (h, true) == -1)
+  /* The URI names the secrets' files, which libnbd reads only if told;
+   * the export description comes only with full info. */
+  if (nbd_set_uri_allow_local_file (h, true) == -1 || nbd_set_full_info (h, true) == -1)
     c = -1;
   else
     c = connect_with_deadline (h, uri);
   if (c == -2)
     code = csi_fail (st, GRPC_STATUS_UNAVAILABLE, "volume %s on %s:%s: no answer "
                      "within %d s", r->export, r->host, r->port, PROBE_TIMEOUT_MS / 1000);
-  else if (c == -1 || (*size = nbd_get_size (h)) == -1) {
-    code = probe_error_code (nbd_get_errno (), nbd_get_error ());
-    csi_fail (st, code, "volume %s on %s:%s: %s", r->export, r->host, r->port,
-              nbd_get_error ());
-  }
-  else
+  else if (c == -1)
+    code = probe_failed (r, st);
+  else {
+    code = read_export (h, r, size, identity, st);
     nbd_shutdown (h, 0);
+  }
   nbd_close (h);
   return code;
 }

@@ -31,10 +31,17 @@ struct remote {
   bool readonly;
 };
 
-/* Connect once over TLS and read the export's size.  The libnbd error
- * decides the code: no such export is NOT_FOUND, a failed TLS handshake
- * UNAUTHENTICATED, no answer UNAVAILABLE. */
+/* TENANT-ID:VOLUME-ID, 32 hex digits each, and a NUL. */
+#define VOLUME_IDENTITY_MAX 66
+
+/* Connect once over TLS and read the export's size and the volume's
+ * identity, which the server states in the export description
+ * (nbdkit-sealvol-plugin(1)).  The libnbd error decides the code: no
+ * such export is NOT_FOUND, a failed TLS handshake UNAUTHENTICATED, no
+ * answer UNAVAILABLE; a server that states no identity is
+ * FAILED_PRECONDITION. */
 grpc_status_code attach_probe (const struct remote *r, int64_t *size,
+                               char identity[VOLUME_IDENTITY_MAX],
                                struct csi_status *st);
 
 /* Attach and record how in VS (attach, attach_pid, device). */

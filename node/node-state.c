@@ -109,6 +109,7 @@ state_load (const char *volume_id, struct vol_state *st)
   state_set (&st->attach, get_string (root, "attach"));
   state_set (&st->device, get_string (root, "device"));
   state_set (&st->export, get_string (root, "export"));
+  state_set (&st->identity, get_string (root, "identity"));
   st->block = get_bool (root, "block");
   st->readonly = get_bool (root, "readonly");
   st->multi_node = get_bool (root, "multi_node");
@@ -160,6 +161,7 @@ state_save (const struct vol_state *st)
   add_string (root, "attach", st->attach);
   add_string (root, "device", st->device);
   add_string (root, "export", st->export);
+  add_string (root, "identity", st->identity);
   json_object_object_add (root, "block", json_object_new_boolean (st->block));
   json_object_object_add (root, "readonly", json_object_new_boolean (st->readonly));
   json_object_object_add (root, "multi_node", json_object_new_boolean (st->multi_node));
@@ -192,6 +194,7 @@ state_free (struct vol_state *st)
   free (st->attach);
   free (st->device);
   free (st->export);
+  free (st->identity);
   memset (st, 0, sizeof *st);
 }
 
@@ -216,7 +219,8 @@ state_drop_publication (struct vol_state *st, struct publication *p)
 }
 
 int
-state_find_export (const char *export, const char *volume_id, char *other, size_t len)
+state_find_other (const char *key, const char *value, const char *volume_id,
+                  char *other, size_t len)
 {
   DIR *d = opendir (state_root);
   struct dirent *e;
@@ -234,9 +238,9 @@ state_find_export (const char *export, const char *volume_id, char *other, size_
     snprintf (path, sizeof path, "%s/%.64s/state.json", state_root, e->d_name);
     if ((root = json_object_from_file (path)) == NULL)
       continue;
-    x = get_string (root, "export");
+    x = get_string (root, key);
     id = get_string (root, "volume_id");
-    if (x && id && strcmp (x, export) == 0 && strcmp (id, volume_id) != 0) {
+    if (x && id && strcmp (x, value) == 0 && strcmp (id, volume_id) != 0) {
       snprintf (other, len, "%s", id);
       found = 1;
     }

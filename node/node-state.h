@@ -36,6 +36,7 @@ struct vol_state {
   pid_t attach_pid;             /* sealvol-attach, for "fuse" */
   char *device;                 /* /dev/loopN or /dev/nbdN */
   char *export;                 /* HOST:PORT/VOLUME: what is attached */
+  char *identity;               /* TENANT-ID:VOLUME-ID, as its server states it */
   bool staged;                  /* the stage completed */
   struct publication pubs[MAX_PUBLICATIONS];
   size_t n_pubs;
@@ -50,10 +51,11 @@ int state_load (const char *volume_id, struct vol_state *st);
 int state_save (const struct vol_state *st);
 void state_free (struct vol_state *st);
 
-/* The id of another volume whose state records EXPORT (HOST:PORT/VOLUME)
- * goes to OTHER: 1 if there is one, 0 if not. */
-int state_find_export (const char *export, const char *volume_id,
-                       char *other, size_t len);
+/* The id of a volume other than VOLUME_ID whose state.json has the
+ * string VALUE at KEY ("identity", "export") goes to OTHER: 1 if there is
+ * one, 0 if not. */
+int state_find_other (const char *key, const char *value, const char *volume_id,
+                      char *other, size_t len);
 
 /* Replace a string field. */
 void state_set (char **field, const char *value);

@@ -7,6 +7,8 @@
 #   csi_test.py full    everything (SEALVOL_CSI_ATTACH=fuse)
 #   csi_test.py nbd     identity, the mount and block lifecycles, secrets
 #                       (SEALVOL_CSI_ATTACH=nbd, kernel nbd-client)
+#   csi_test.py attacks identity and issue 14's attacks (fuse), for
+#                       tests/test-csi-attacks.sh
 #
 # One line per check; the first failure prints FAIL, the tail of the
 # plugin's log, and exits 1.  The shell passes everything in the
@@ -91,6 +93,16 @@
 #                      dir owned by uid 65534: exit 2, one line; CSI_ENDPOINT
 #                      a regular file: non-zero exit, the file kept
 #   finish          nothing left; no secret in any log or state file
+# attacks runs identity, then issue 14's breaks, each as a review check:
+#   14.2  v1 staged from 127.0.0.1:P, then from localhost:P under another
+#         volume id: FAILED_PRECONDITION or ALREADY_EXISTS, nothing more
+#         attached or mounted; once the first is unstaged the second stages;
+#         a server with no export description (nbdkit memory):
+#         FAILED_PRECONDITION, nothing attached
+#   14.6  the staging mount and the publishes (writable, read-only) are
+#         nosuid,nodev; a setuid-root program on the volume, run by
+#         nobody through each of them, prints euid 65534; a device node
+#         there cannot be opened (EACCES); a block publish is nosuid
 import errno
 import hashlib
 import os
@@ -238,6 +250,11 @@ def pem_body(path):
 
 def read(path):
     with open(path) as f:
+        return f.read()
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
         return f.read()
 
 
@@ -2055,6 +2072,181 @@ def r7():
     soft("7 (CSI_ENDPOINT names a regular file)", endpoint_file)
 
 
+# ------------------------------------------------------------------ issue 14
+# The outside review's attacks on the node plugin (issue 14, breaks 2
+# and 6), each done as the attacker did it.
+
+
+def attack_one_volume_twice():
+    """Break 2: one export staged under two volume ids, its server spelled
+    127.0.0.1:P and localhost:P, mounted one ext4 twice (files were lost).
+    The second stage must be refused, whatever the spelling."""
+    port = SERVER.rpartition(":")[2]
+    a = Vol("v1", mount_cap(), server="127.0.0.1:" + port)
+    b = Vol("v1", mount_cap(), server="localhost:" + port)
+    a.id, a.staging = "pv-14-2-by-address", review_dir("14-2-by-address")
+    b.id, b.staging = "pv-14-2-by-name", review_dir("14-2-by-name")
+
+    def twice():
+        a.stage("14.2: stage v1 from 127.0.0.1:%s" % port)
+        staged = footprint()
+        expect("14.2: stage v1 from localhost:%s under another volume id" % port,
+               (C.FAILED_PRECONDITION, C.ALREADY_EXISTS), "NodeStageVolume", b.stage_req())
+        check(not is_mountpoint(b.staging),
+              "14.2: v1 is mounted twice, at %s and %s" % (a.staging, b.staging))
+        same_footprint(staged, "14.2: the refused second stage")
+        ok("14.2: the second spelling is refused; nothing attached or mounted twice")
+        a.unstage("14.2: unstage the first")
+        b.stage("14.2: with the first unstaged, the second stages")
+        b.unstage("14.2: unstage the second")
+
+    try:
+        soft("14.2 (one volume staged twice under two spellings of its server)", twice)
+        soft("14.2 (a server that states no identity)", anonymous_server)
+    finally:
+        for v in (b, a):
+            quiet("NodeUnstageVolume", v.unstage_req())
+
+
+def anonymous_server():
+    """An NBD server with no export description (nbdkit memory, as an
+    older sealvol plugin would be): its export is not attached unchecked."""
+    port = free_port()
+    ready = os.path.join(RUN, "anonymous.ready")
+    v = Vol("v1", mount_cap(), server="127.0.0.1:%d" % port)
+    v.id, v.staging = "pv-14-2-anonymous", review_dir("14-2-anonymous")
+    p = subprocess.Popen(["nbdkit", "-f", "-i", "127.0.0.1", "-p", str(port), "-P", ready,
+                          "--tls=require", "--tls-certificates=" + os.path.join(PKI, "server"),
+                          "--tls-verify-peer", "memory", "64M"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while not os.path.exists(ready) or os.path.getsize(ready) == 0:
+            check(p.poll() is None and time.time() < deadline,
+                  "14.2: nbdkit memory did not start on port %d" % port)
+            time.sleep(0.05)
+        before = footprint()
+        expect("14.2: stage from a server that states no volume identity",
+               C.FAILED_PRECONDITION, "NodeStageVolume", v.stage_req())
+        same_footprint(before, "14.2: the refused stage from a server with no identity")
+    finally:
+        quiet("NodeUnstageVolume", v.unstage_req())    # while its server still answers
+        p.kill()
+        p.wait()
+
+
+EUID_SOURCE = b"""#include <stdio.h>
+#include <unistd.h>
+int main (void) { printf ("%u\\n", (unsigned) geteuid ()); return 0; }
+"""
+
+
+def euid_program():
+    """A program that prints its effective uid, built once."""
+    exe = os.path.join(TMP, "print-euid")
+    if not os.path.exists(exe):
+        write_file(exe + ".c", EUID_SOURCE)
+        r = subprocess.run(["gcc", "-o", exe, exe + ".c"], capture_output=True, text=True)
+        check(r.returncode == 0, "cannot build %s with gcc: %s" % (exe, r.stderr.strip()))
+    return exe
+
+
+def euid_as_nobody(path):
+    """Run PATH as uid and gid 65534; what it prints.  By descriptor
+    (/proc/self/fd/N): nobody may not enter the test's 0700 directories,
+    and an exec by descriptor still obeys the file's mount's nosuid."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "/proc/self/fd/%d" % fd], pass_fds=(fd,), capture_output=True,
+                           text=True, timeout=30)
+    finally:
+        os.close(fd)
+    check(r.returncode == 0, "running %s as nobody failed (%d): %s"
+          % (path, r.returncode, r.stderr.strip()))
+    return r.stdout.strip()
+
+
+def plant_setuid_and_device(d):
+    """What a tenant could leave on its volume (mounted at D): a
+    setuid-root program and a device node (1:3, /dev/null's)."""
+    exe = os.path.join(d, "setuid-root")
+    write_file(exe, read_bytes(euid_program()))
+    os.chown(exe, 0, 0)
+    os.chmod(exe, 0o4755)             # after chown, which clears the bit
+    os.mknod(os.path.join(d, "null"), stat.S_IFCHR | 0o666, os.makedev(1, 3))
+
+
+def refuses_setuid_and_devices(label, d):
+    """Through the mount at D: the setuid-root program run by nobody
+    keeps euid 65534, and the device node cannot be opened."""
+    euid = euid_as_nobody(os.path.join(d, "setuid-root"))
+    check(euid == "65534", "%s: a setuid-root program run by nobody got euid %s" % (label, euid))
+    ok("%s: a setuid-root program run by nobody keeps euid 65534" % label)
+    dev = os.path.join(d, "null")
+    try:
+        os.close(os.open(dev, os.O_WRONLY))
+        fail("%s: a device node on the volume (%s, 1:3) opened" % (label, dev))
+    except OSError as e:
+        check(e.errno == errno.EACCES, "%s: opening a device node on the volume: %s" % (label, e))
+    ok("%s: a device node on the volume cannot be opened (EACCES)" % label)
+
+
+def mounted_with(label, path, flags):
+    m = mount_at(path)
+    check(m is not None, "%s: %s is not a mount point" % (label, path))
+    missing = [f for f in flags if f not in m["opts"]]
+    check(not missing, "%s: %s is mounted %s: lacks %s"
+          % (label, path, ",".join(m["opts"]), ",".join(missing)))
+    ok("%s: %s is mounted %s" % (label, path, ",".join(m["opts"])))
+
+
+def attack_setuid():
+    """Break 6: the staging and bind mounts were rw,relatime, so a
+    setuid-root binary on a volume gave nobody euid 0.  Every mount of a
+    filesystem volume is nosuid,nodev; a block volume's device node is
+    bound nosuid (nodev would make the device unusable)."""
+    v = Vol("v1", mount_cap())
+    v.id, v.staging = "pv-14-6", review_dir("14-6-staging")
+    vb = Vol("vb", block_cap())
+    vb.id, vb.staging = "pv-14-6-block", review_dir("14-6-block-staging")
+    rw, ro, dev = target("14-6-rw"), target("14-6-ro"), target("14-6-block", "dev")
+
+    def filesystem():
+        v.stage("14.6: stage v1 (no mount flags)")
+        v.publish(rw, label="14.6: publish")
+        plant_setuid_and_device(rw)
+        refuses_setuid_and_devices("14.6: through the publish", rw)
+        refuses_setuid_and_devices("14.6: through the staging mount", v.staging)
+        mounted_with("14.6: staging mount", v.staging, ["nosuid", "nodev"])
+        mounted_with("14.6: publish", rw, ["nosuid", "nodev"])
+        v.unpublish(rw, label="14.6: unpublish")
+        v.publish(ro, readonly=True, label="14.6: publish read-only")
+        mounted_with("14.6: read-only publish", ro, ["ro", "nosuid", "nodev"])
+        refuses_setuid_and_devices("14.6: through the read-only publish", ro)
+
+    def block():
+        vb.stage("14.6: stage vb (block)")
+        vb.publish(dev, label="14.6: publish vb")
+        mounted_with("14.6: block publish", dev, ["nosuid"])
+
+    try:
+        soft("14.6 (setuid and device files on a filesystem volume)", filesystem)
+        soft("14.6 (a block volume's device node bound nosuid)", block)
+    finally:
+        for vol, t in ((v, rw), (v, ro), (vb, dev)):
+            quiet("NodeUnpublishVolume", vol.unpublish_req(t))
+        for vol in (v, vb):
+            quiet("NodeUnstageVolume", vol.unstage_req())
+
+
+def attack_checks():
+    print("---- issue 14's attacks", flush=True)
+    for label, body in [("14.2", attack_one_volume_twice), ("14.6", attack_setuid)]:
+        review(label, body)
+
+
 def review_checks():
     print("---- the review's checks", flush=True)
     for label, body in [("11", r11), ("4", r4), ("1", r1), ("2", r2), ("3/8", r3),
@@ -2074,7 +2266,9 @@ def main():
     try:
         identity()
         INITIAL = footprint()
-        if MODE == "nbd":
+        if MODE == "attacks":
+            attack_checks()
+        elif MODE == "nbd":
             v, p1, sums = lifecycle()
             v.unpublish(p1)
             v.unstage()

@@ -16,7 +16,9 @@
 # second plugin instance).  Then every volume verifies.
 #
 # Run by tests/test-csi-nbd.sh with CSI_TEST_ATTACH=nbd: the kernel
-# nbd-client path (the lifecycle and block checks only).
+# nbd-client path (the lifecycle and block checks only); by
+# tests/test-csi-attacks.sh with CSI_TEST_CHECKS=attacks: issue 14's
+# attacks on the node plugin.
 #
 # Needs root, /dev/fuse (or /dev/nbd0), loop devices, mkfs.ext4/xfs.
 # Everything it mounts, attaches or starts is undone at exit, pass or fail.
@@ -38,6 +40,10 @@ requires command -v xfs_growfs
 requires certtool --version
 requires nbdkit --version
 requires $PY -c 'import grpc, grpc_tools, nbd'
+if [ "${CSI_TEST_CHECKS:-}" = attacks ]; then
+    requires gcc --version              # builds the setuid program
+    requires setpriv --version          # runs it as nobody
+fi
 CSI_NODE=$top_builddir/sealvol-csi-node
 [ -x "$CSI_NODE" ] || fail "$CSI_NODE is not built"
 
@@ -123,8 +129,9 @@ csi_cleanup () {
             fuse*) fusermount3 -u "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || true ;;
         esac
     done
+    # nbdkit: a server csi_test.py started itself
     # shellcheck disable=SC2046
-    stop_pids $(tmp_procs sealvol-attach nbd-client)
+    stop_pids $(tmp_procs sealvol-attach nbd-client nbdkit)
     stop_run storage psk
     return 0
 }
@@ -191,7 +198,7 @@ if [ "$ATTACH_MODE" = fuse ]; then
     start_storage psk --tls=require --tls-psk="$P/server.psk"
     PSK_SERVER=127.0.0.1:$PORT_psk
     USED="v1 vx vb vp blank"
-    CHECKS=full
+    CHECKS=${CSI_TEST_CHECKS:-full}
 else
     PSK_SERVER=                 # nbd-client has no PSK support
     USED="v1 vb"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Scenario 21: export names "../x", "a/b", "", 4 KiB of "a", a NUL byte,
 # absolute paths and another tenant's volume are refused with a clear
-# error, nothing is opened, and the server keeps serving.
+# error, nothing is opened, and the server keeps serving.  The export
+# description names the volume's tenant and volume ids.
 source "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires $PY -c 'import nbd'
 
@@ -39,6 +40,16 @@ grep -q "no such volume: acme/secret" "$TMP/nbdkit.log" \
 
 # Still serving, and the other tenant's volume was never opened.
 raw_go "b'good'" >/dev/null || fail "server stopped serving"
+
+# The export description says who the volume is (tenant and volume ids),
+# which sealvol-csi-node keys "one volume, one attachment" on.
+vid=$(sv volume info acme/good --json |
+      $PY -c 'import json,sys; print(json.load(sys.stdin)["volume_id"])')
+desc=$($PY -c 'import nbd,sys
+h = nbd.NBD(); h.set_full_info(True); h.set_export_name("good"); h.connect_unix(sys.argv[1])
+print(h.get_export_description())' "$SOCK") || fail "no export description"
+[[ $desc =~ ^"sealvol volume acme/good id "[0-9a-f]{32}:$vid$ ]] ||
+    fail "export description '$desc', want 'sealvol volume acme/good id TENANT-ID:$vid'"
 stop_server
 sv volume info other/secret --json |
     $PY -c 'import json,sys; j=json.load(sys.stdin); assert j["sessions"] == 0, j' \
