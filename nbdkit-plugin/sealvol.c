@@ -383,8 +383,10 @@ refuse_plaintext (bool is_tls, const char *volume)
   nbdkit_error ("refusing plaintext connection from %s: TLS is required over "
                 "TCP (start nbdkit with --tls=require, or set "
                 "allow-plaintext=true)", peer);
-  audit_connection ("connection-refused", volume, peer, false,
-                    "plaintext over TCP");
+  /* Only a valid name goes in: the audit line stays short and clean. */
+  audit_connection ("connection-refused",
+                    volume && !sv_name_problem (volume) ? volume : NULL,
+                    peer, false, "plaintext over TCP");
   errno = EPERM;
   return -1;
 }
@@ -590,7 +592,9 @@ sealvol_open (int readonly)
   h->tls = nbdkit_is_tls ();
   describe_peer (h->peer, sizeof h->peer);
   if ((why = sv_name_problem (name)) != NULL) {
-    nbdkit_error ("refusing export name '%.80s': %s", name, why);
+    char shown[SV_ESCAPED_LEN (64)];
+    nbdkit_error ("refusing export name '%s': %s",
+                  sv_log_escape (name, shown, sizeof shown), why);
     audit_connection ("connection-refused", NULL, h->peer, h->tls,
                       "invalid export name");
     free (h);
