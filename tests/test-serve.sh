@@ -102,7 +102,7 @@ expect_fail 1 "has no TLS material" \
 echo "ok: tenant serve checks client certificates over TCP by default"
 
 # The audit log: JSON lines with the expected events, and no key bytes.
-$PY - "$ROOT/acme/audit.log" "$ROOT/acme/tenant.key" <<'PYEOF' || fail "audit log"
+$PY - "$ROOT/acme/log/audit.log" "$ROOT/acme/tenant.key" <<'PYEOF' || fail "audit log"
 import json, sys
 lines = open(sys.argv[1]).read().splitlines()
 events = [json.loads(l) for l in lines]
