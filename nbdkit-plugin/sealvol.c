@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include "metamap.h"
 #include "names.h"
 #include "qos-runtime.h"
+#include "ratelimit.h"
 #include "report.h"
 #include "secmem.h"
 #include "tenant.h"
@@ -124,6 +126,8 @@ free_shared_volume (struct shared_volume *sv)
   free (sv);
 }
 
+static void flush_refusals (void);
+
 static void
 sealvol_unload (void)
 {
@@ -132,8 +136,10 @@ sealvol_unload (void)
     free_shared_volume (volumes);
     volumes = next;
   }
-  if (tenant)
+  if (tenant) {
+    flush_refusals ();
     sv_qos_runtime_destroy (&qos);
+  }
   sv_tenant_free (tenant);
   sv_metamap_uninstall_guard ();        /* its handler is in this library */
 }
@@ -371,6 +377,66 @@ audit_connection (const char *event, const char *volume, const char *peer,
   sv_audit_write (tenant->dir, e);
 }
 
+/* Refused connections cost a client nothing, so they are rate limited
+ * (server/ratelimit.h): per reason, the first few of every interval are
+ * logged and audited one by one, the rest counted and reported in one
+ * summary line and one "connection-refused-summary" event. */
+enum refusal { REFUSED_PLAINTEXT, REFUSED_NAME, REFUSED_OPEN, N_REFUSALS };
+static const char *const refusal_reason[N_REFUSALS] = {
+  "plaintext over TCP", "invalid export name", "cannot open volume",
+};
+static struct sv_log_limit refusal_limit[N_REFUSALS];
+static pthread_mutex_t refusal_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+report_unlogged (enum refusal r, uint64_t count)
+{
+  json_object *e;
+
+  if (count == 0)
+    return;
+  nbdkit_error ("refused %" PRIu64 " more connections (%s) without logging "
+                "each", count, refusal_reason[r]);
+  e = sv_audit_event ("connection-refused-summary", tenant->name);
+  json_object_object_add (e, "reason",
+                          json_object_new_string (refusal_reason[r]));
+  json_object_object_add (e, "count", json_object_new_uint64 (count));
+  sv_audit_write (tenant->dir, e);
+}
+
+/* Count a refusal; if it is to be logged on its own, audit it and return
+ * true (the caller then logs its line). */
+static bool
+refusal_logged (enum refusal r, const char *volume, const char *peer,
+                bool tls)
+{
+  uint64_t unlogged;
+  bool logged;
+
+  pthread_mutex_lock (&refusal_lock);
+  logged = sv_log_limit_event (&refusal_limit[r], sv_monotonic_ns (),
+                               &unlogged);
+  pthread_mutex_unlock (&refusal_lock);
+  report_unlogged (r, unlogged);
+  if (logged)
+    audit_connection ("connection-refused", volume, peer, tls,
+                      refusal_reason[r]);
+  return logged;
+}
+
+/* At shutdown: the counts not yet reported. */
+static void
+flush_refusals (void)
+{
+  for (int r = 0; r < N_REFUSALS; r++) {
+    uint64_t unlogged;
+    pthread_mutex_lock (&refusal_lock);
+    unlogged = sv_log_limit_flush (&refusal_limit[r]);
+    pthread_mutex_unlock (&refusal_lock);
+    report_unlogged (r, unlogged);
+  }
+}
+
 /* Property 4: over TCP nothing travels in the clear unless the operator
  * said so.  Returns -1 (reported and audited) for a plaintext TCP peer. */
 static int
@@ -381,11 +447,13 @@ refuse_plaintext (bool is_tls, const char *volume)
 
   if (!tcp || is_tls || allow_plaintext)
     return 0;
-  nbdkit_error ("refusing plaintext connection from %s: TLS is required over "
-                "TCP (start nbdkit with --tls=require, or set "
-                "allow-plaintext=true)", peer);
-  audit_connection ("connection-refused", volume, peer, false,
-                    "plaintext over TCP");
+  /* Only a valid name goes in: the audit line stays short and clean. */
+  if (refusal_logged (REFUSED_PLAINTEXT,
+                      volume && !sv_name_problem (volume) ? volume : NULL,
+                      peer, false))
+    nbdkit_error ("refusing plaintext connection from %s: TLS is required "
+                  "over TCP (start nbdkit with --tls=require, or set "
+                  "allow-plaintext=true)", peer);
   errno = EPERM;
   return -1;
 }
@@ -591,16 +659,16 @@ sealvol_open (int readonly)
   h->tls = nbdkit_is_tls ();
   describe_peer (h->peer, sizeof h->peer);
   if ((why = sv_name_problem (name)) != NULL) {
-    nbdkit_error ("refusing export name '%.80s': %s", name, why);
-    audit_connection ("connection-refused", NULL, h->peer, h->tls,
-                      "invalid export name");
+    char shown[SV_ESCAPED_LEN (64)];
+    if (refusal_logged (REFUSED_NAME, NULL, h->peer, h->tls))
+      nbdkit_error ("refusing export name '%s': %s",
+                    sv_log_escape (name, shown, sizeof shown), why);
     free (h);
     errno = EINVAL;
     return NULL;
   }
   if ((h->sv = acquire_volume (name)) == NULL) {
-    audit_connection ("connection-refused", name, h->peer, h->tls,
-                      "cannot open volume");
+    refusal_logged (REFUSED_OPEN, name, h->peer, h->tls);
     free (h);
     return NULL;
   }

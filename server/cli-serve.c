@@ -4,9 +4,10 @@
  * plugin refuses plaintext TCP as well, so both layers say no); on a Unix
  * socket TLS is optional.  The tenant's own TLS material defaults to
  * ROOT/TENANT/tls/ (server-cert.pem, server-key.pem, ca-cert.pem = the CA
- * that signs this tenant's client certificates; or psk).  With --user,
- * the tenant's files are arranged for that user first (tenant-owner.c),
- * then nbdkit drops to it before the plugin loads the tenant key.
+ * that signs this tenant's client certificates; or psk).  Over TCP client
+ * certificates are checked unless --allow-any-client.  With --user, the
+ * tenant's files are arranged for that user first (tenant-owner.c), then
+ * nbdkit drops to it before the plugin loads the tenant key.
  */
 #include <config.h>
 
@@ -76,27 +77,50 @@ split_listen (const char *listen, char *addr, size_t alen, char *port,
   return 0;
 }
 
+/* Client authentication: over TCP a server with certificates checks
+ * client certificates against the tenant's client CA (DIR/ca-cert.pem)
+ * unless the operator said --allow-any-client; without it anyone who
+ * reaches the port could read and write every volume.  A PSK is
+ * authentication by itself.  On a Unix socket the socket's permissions
+ * decide, and --tls-verify-peer asks for the check there too. */
+static int
+add_verify_peer (struct argv_builder *a, const struct options *o,
+                 const char *certs, bool tcp)
+{
+  if (certs == NULL || o->allow_any_client || !(tcp || o->tls_verify_peer))
+    return 0;
+  if (!exists_in (certs, "ca-cert.pem")) {
+    sv_error ("%s has no ca-cert.pem to check client certificates against: "
+              "put the tenant's client CA there, or give --allow-any-client",
+              certs);
+    return -1;
+  }
+  add (a, "--tls-verify-peer", NULL);
+  return 0;
+}
+
 /* TLS flags: explicit options win, else the tenant's tls/ directory. */
 static int
 add_tls (struct argv_builder *a, const struct options *o, const char *tenant,
-         bool required)
+         bool tcp)
 {
+  const char *certs = NULL;
   char dir[4096];
 
   if ((size_t) snprintf (dir, sizeof dir, "%s/%s/tls", o->root, tenant)
       >= sizeof dir - sizeof "/psk")
     return sv_error ("root path too long"), -1;
   if (o->tls_certificates)
-    add (a, "--tls-certificates=", o->tls_certificates);
+    add (a, "--tls-certificates=", certs = o->tls_certificates);
   else if (o->tls_psk)
     add (a, "--tls-psk=", o->tls_psk);
   else if (exists_in (dir, "server-cert.pem"))
-    add (a, "--tls-certificates=", dir);
+    add (a, "--tls-certificates=", certs = dir);
   else if (exists_in (dir, "psk")) {
     strcat (dir, "/psk");
     add (a, "--tls-psk=", dir);
   }
-  else if (required) {
+  else if (tcp || o->tls_verify_peer) {
     sv_error ("tenant %s has no TLS material: give --tls-certificates DIR or "
               "--tls-psk FILE, or put it in %s", tenant, dir);
     return -1;
@@ -104,9 +128,7 @@ add_tls (struct argv_builder *a, const struct options *o, const char *tenant,
   else
     return 0;
   add (a, "--tls=require", NULL);
-  if (o->tls_verify_peer)
-    add (a, "--tls-verify-peer", NULL);
-  return 0;
+  return add_verify_peer (a, o, certs, tcp);
 }
 
 /* --user USER [--group GROUP]: the tenant's files arranged for that user
@@ -149,6 +171,9 @@ cmd_tenant_serve (const struct options *o, const char *tenant)
   if (o->listen && split_listen (o->listen, addr, sizeof addr, port,
                                  sizeof port) == -1)
     return usage_error ("bad --listen '%s': expected ADDR:PORT", o->listen);
+  if (o->tls_verify_peer && o->allow_any_client)
+    return usage_error ("%s: --tls-verify-peer and --allow-any-client "
+                        "exclude each other", "tenant serve");
   if (o->group && !o->user)
     return usage_error ("%s: --group needs --user", "tenant serve");
 

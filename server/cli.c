@@ -35,7 +35,7 @@ static const char usage_text[] =
   "  tenant rotate-key TENANT\n"
   "  tenant serve TENANT (--listen ADDR:PORT | --unix PATH) "
   "[--tls-certificates DIR | --tls-psk FILE]\n"
-  "               [--tls-verify-peer] [--user USER [--group GROUP]] "
+  "               [--allow-any-client] [--user USER [--group GROUP]] "
   "[--io uring|sync] [--foreground]\n"
   "  volume create TENANT/VOL --size SIZE [--cipher CIPHER] "
   "[--service-type NAME]\n"
@@ -579,6 +579,7 @@ main (int argc, char **argv)
     { "tls-certificates", required_argument, NULL, 'T' },
     { "tls-psk", required_argument, NULL, 'P' },
     { "tls-verify-peer", no_argument, NULL, 'v' },
+    { "allow-any-client", no_argument, NULL, 'A' },
     { "user", required_argument, NULL, 'u' },
     { "group", required_argument, NULL, 'g' },
     { "io", required_argument, NULL, 'i' },
@@ -608,6 +609,7 @@ main (int argc, char **argv)
     case 'T': o.tls_certificates = optarg; break;
     case 'P': o.tls_psk = optarg; break;
     case 'v': o.tls_verify_peer = true; break;
+    case 'A': o.allow_any_client = true; break;
     case 'u': o.user = optarg; break;
     case 'g': o.group = optarg; break;
     case 'i': o.io = optarg; break;

@@ -23,7 +23,8 @@ struct options {
   const char *unix_socket;
   const char *tls_certificates;
   const char *tls_psk;
-  bool tls_verify_peer;
+  bool tls_verify_peer;         /* the default over TCP; kept for old units */
+  bool allow_any_client;        /* no client certificate check over TCP */
   const char *user;
   const char *group;
   const char *io;

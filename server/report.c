@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "report.h"
 
@@ -33,4 +34,34 @@ sv_error (const char *fmt, ...)
   va_end (ap);
   handler (msg);
   errno = saved_errno;
+}
+
+/* The escaped form of one byte: "\\xHH" at most, written to e. */
+static size_t
+escape_byte (unsigned char c, char e[5])
+{
+  if (c == '\\')
+    return (size_t) snprintf (e, 5, "\\\\");
+  if (c >= 0x20 && c < 0x7f)
+    return (size_t) snprintf (e, 5, "%c", c);
+  return (size_t) snprintf (e, 5, "\\x%02x", c);
+}
+
+const char *
+sv_log_escape (const char *in, char *out, size_t len)
+{
+  size_t n = 0, room = len - sizeof "...";
+  char e[5];
+
+  for (; *in; in++) {
+    size_t k = escape_byte ((unsigned char) *in, e);
+    if (n + k > room) {
+      strcpy (out + n, "...");
+      return out;
+    }
+    memcpy (out + n, e, k);
+    n += k;
+  }
+  out[n] = '\0';
+  return out;
 }

@@ -164,6 +164,16 @@ free_port () {
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+# wait_port PORT: until something accepts connections on 127.0.0.1:PORT
+# (5 s at most).
+wait_port () {
+    for _ in $(seq 50); do
+        $PY -c "import socket; socket.create_connection(('127.0.0.1',$1))" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 declare -A PORT PID
 
 # start_tcp NAME [nbdkit options...] -- [plugin parameters...]

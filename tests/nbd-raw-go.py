@@ -1,11 +1,17 @@
 #!/usr/bin/python3
 """Ask an NBD server for an export by raw NBD_OPT_GO, so the name can hold
-bytes no libnbd call can send (a NUL).  Prints the reply type and exits 0
-if the server accepted the export, 1 if it refused, 2 on protocol trouble.
+bytes no libnbd call can send (a NUL, a newline).  Prints the reply type
+and exits 0 if the server accepted the export, 1 if it refused, 2 on
+protocol trouble.
 
-usage: nbd-raw-go.py SOCKET NAME-AS-PYTHON-BYTES-LITERAL
+With --flood SECONDS it asks again and again, one new plaintext connection
+each time, for that long (the disk-flood attack of issue 14), and prints
+"attempts N refused R accepted A".
+
+usage: nbd-raw-go.py [--flood SECONDS] SERVER NAME-AS-PYTHON-BYTES-LITERAL
+SERVER is a Unix socket path or HOST:PORT.
 """
-import ast, socket, struct, sys
+import ast, socket, struct, sys, time
 
 OPT_MAGIC = b"IHAVEOPT"
 REP_MAGIC = 0x3e889045565a9
@@ -21,24 +27,53 @@ def recv_exact(s, n):
         buf += chunk
     return buf
 
-def main():
-    path, name = sys.argv[1], ast.literal_eval(sys.argv[2])
+def connect(server):
+    if "/" not in server and ":" in server:
+        host, port = server.rsplit(":", 1)
+        return socket.create_connection((host, int(port)))
     s = socket.socket(socket.AF_UNIX)
-    s.connect(path)
-    hello = recv_exact(s, 18)
-    if hello[:16] != b"NBDMAGICIHAVEOPT":
-        return 2
-    s.sendall(struct.pack(">I", 3))             # fixed newstyle, no zeroes
-    data = struct.pack(">I", len(name)) + name + struct.pack(">H", 0)
-    s.sendall(OPT_MAGIC + struct.pack(">II", NBD_OPT_GO, len(data)) + data)
-    while True:
-        magic, opt, rtype, rlen = struct.unpack(">QIII", recv_exact(s, 20))
-        payload = recv_exact(s, rlen)
-        if magic != REP_MAGIC:
-            return 2
-        if rtype == NBD_REP_INFO:
+    s.connect(server)
+    return s
+
+def go(server, name):
+    """The reply type and message, or None on protocol trouble."""
+    with connect(server) as s:
+        hello = recv_exact(s, 18)
+        if hello[:16] != b"NBDMAGICIHAVEOPT":
+            return None
+        s.sendall(struct.pack(">I", 3))         # fixed newstyle, no zeroes
+        data = struct.pack(">I", len(name)) + name + struct.pack(">H", 0)
+        s.sendall(OPT_MAGIC + struct.pack(">II", NBD_OPT_GO, len(data)) + data)
+        while True:
+            magic, opt, rtype, rlen = struct.unpack(">QIII", recv_exact(s, 20))
+            payload = recv_exact(s, rlen)
+            if magic != REP_MAGIC:
+                return None
+            if rtype != NBD_REP_INFO:
+                return rtype, payload[4:].decode(errors="replace")
+
+def flood(server, name, seconds):
+    counts = {"attempts": 0, "refused": 0, "accepted": 0}
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        counts["attempts"] += 1
+        try:
+            reply = go(server, name)
+        except (OSError, EOFError):
             continue
-        print("reply type 0x%x %s" % (rtype, payload[4:].decode(errors="replace")))
-        return 0 if rtype == NBD_REP_ACK else 1
+        if reply is not None:
+            counts["accepted" if reply[0] == NBD_REP_ACK else "refused"] += 1
+    print(" ".join("%s %d" % kv for kv in counts.items()))
+    return 0
+
+def main():
+    args = sys.argv[1:]
+    if args[0] == "--flood":
+        return flood(args[2], ast.literal_eval(args[3]), float(args[1]))
+    reply = go(args[0], ast.literal_eval(args[1]))
+    if reply is None:
+        return 2
+    print("reply type 0x%x %s" % reply)
+    return 0 if reply[0] == NBD_REP_ACK else 1
 
 sys.exit(main())

@@ -27,7 +27,7 @@ core=$(ls "$TMP"/cwd/core* 2>/dev/null | head -1)
 [ -n "$core" ] || { echo "SKIP: no core file was written"; exit 77; }
 echo "core: $(stat -c %s "$core") bytes"
 
-$PY - "$top_srcdir/tests" "$ROOT" "$core" "$TMP/nbdkit.log" "$ROOT/acme/audit.log" <<'PYEOF' || fail "key material found"
+$PY - "$top_srcdir/tests" "$ROOT" "$core" "$TMP/nbdkit.log" "$ROOT/acme/log/audit.log" <<'PYEOF' || fail "key material found"
 import importlib.util, os, sys
 spec = importlib.util.spec_from_file_location("fmt", os.path.join(sys.argv[1], "independent-decrypt.py"))
 fmt = importlib.util.module_from_spec(spec); spec.loader.exec_module(fmt)

@@ -54,3 +54,28 @@ stop_server
 sv volume info other/secret --json |
     $PY -c 'import json,sys; j=json.load(sys.stdin); assert j["sessions"] == 0, j' \
     || fail "another tenant's volume was opened"
+
+# Log injection (issue 14, break 7): a newline in an export name must not
+# start a line of the server's own in nbdkit's log; the name shows escaped.
+# This server runs without -v: nbdkit's own debug lines print the name raw
+# (nbdkit 1.32 does not escape them), so never trust a -v log line by line.
+nbdkit -f -U "$TMP/quiet.sock" -P "$TMP/quiet.pid" "$SEALVOL_PLUGIN" \
+    root="$ROOT" tenant=acme io=$IO 2>"$TMP/quiet.log" &
+quiet_pid=$!
+cleanup_fn "kill $quiet_pid 2>/dev/null; wait $quiet_pid 2>/dev/null"
+for _ in $(seq 50); do [ -s "$TMP/quiet.pid" ] && break; sleep 0.1; done
+for name in "b'x\\nFORGED: volume db opened\\\\'" "b'y\\rFORGED\\x1b[2K'"; do
+    status=0
+    $PY "$top_srcdir/tests/nbd-raw-go.py" "$TMP/quiet.sock" "$name" \
+        >"$TMP/go.out" 2>&1 || status=$?
+    [ "$status" = 1 ] || fail "export $name: status $status, want refusal"
+done
+kill $quiet_pid; wait $quiet_pid 2>/dev/null || true
+grep -q '^FORGED' "$TMP/quiet.log" && fail "a line was forged: $(cat "$TMP/quiet.log")"
+tr '\r' '\n' <"$TMP/quiet.log" | grep -q '^FORGED' &&
+    fail "a carriage return forged a line: $(cat -A "$TMP/quiet.log")"
+grep -qF "refusing export name 'x\\x0aFORGED: volume db opened\\\\': contains" "$TMP/quiet.log" ||
+    fail "the name is not shown escaped: $(cat -A "$TMP/quiet.log")"
+grep -qF "refusing export name 'y\\x0dFORGED\\x1b[2K': contains" "$TMP/quiet.log" ||
+    fail "the name is not shown escaped: $(cat -A "$TMP/quiet.log")"
+echo "ok: control characters in export names are escaped in the log"

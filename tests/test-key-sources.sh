@@ -74,7 +74,7 @@ expect_fail 1 "may not contain" sv tenant create semi --kek-command "cat $TMP/km
 (cd "$ROOT/.." && roundtrip filet v kek=root/filet/tenant.key)
 expect_fail 2 "give one of" sv tenant create both --kek-file "$TMP/x" --passphrase-file "$TMP/pass"
 # Nothing secret reached the logs or the audit lines.
-for f in "$TMP/nbdkit.log" "$TMP/refuse.log" "$ROOT"/*/audit.log; do
+for f in "$TMP/nbdkit.log" "$TMP/refuse.log" "$ROOT"/*/log/audit.log; do
     grep -qF "$(cat "$TMP/kms.key")" "$f" && fail "key in $f"
     grep -qF "correct horse" "$f" && fail "passphrase in $f"
 done

@@ -69,7 +69,7 @@ cp -a "$(voldir acme r-aes-256-gcm)" "$TMP/copy"
 cp "$TMP/old-superblock" "$(voldir acme r-aes-256-gcm)/superblock"
 expect_fail 1 "not loaded" sv volume info acme/r-aes-256-gcm
 rm -rf "$(voldir acme r-aes-256-gcm)"; cp -a "$TMP/copy" "$(voldir acme r-aes-256-gcm)"
-grep -q '"event":"key-rotation"' "$ROOT/acme/audit.log" || fail "rotation not audited"
+grep -q '"event":"key-rotation"' "$ROOT/acme/log/audit.log" || fail "rotation not audited"
 echo "rotate-key: volumes re-wrapped, old key destroyed"
 
 # Rotation never writes tenant.conf, the operator's file: comments, odd
@@ -128,7 +128,7 @@ assert j["volume_key_version"] == 2 and j["block_writes"] == 256, j' || fail "k-
     stop_server
 done
 ls -a "$ROOT/acme/volumes" | grep -q rekey && fail "rekey left files behind"
-grep -q '"event":"volume-rekey"' "$ROOT/acme/audit.log" || fail "rekey not audited"
+grep -q '"event":"volume-rekey"' "$ROOT/acme/log/audit.log" || fail "rekey not audited"
 echo "rekey: re-encrypted under a new key"
 
 # ---- crash safety: delete and rotate-key killed at every step ----

@@ -106,7 +106,7 @@ for c in $CIPHERS; do
     fi
 done
 grep -q '"event":"volume-resize","tenant":"acme","volume":"aes-256-gcm","size":"5M"' \
-    "$ROOT/acme/audit.log" || fail "resize not audited"
+    "$ROOT/acme/log/audit.log" || fail "resize not audited"
 start_server acme io=$IO
 for c in $CIPHERS; do
     check_grown "$(uri "$c")" $(( 2 * M )) $(( 5 * M )) "$TMP/seed" "$TMP/model-$c" ||

@@ -339,7 +339,7 @@ echo "ok: Unix socket plaintext served; guard unchanged by every refused client"
 
 # The audit log agrees: no refused client opened guard; TLS and
 # plaintext opens and the plaintext refusals are all recorded.
-$PY - "$ROOT/acme/audit.log" <<'PYEOF' || fail "audit log"
+$PY - "$ROOT/acme/log/audit.log" <<'PYEOF' || fail "audit log"
 import json, sys
 events = []
 for n, line in enumerate(open(sys.argv[1]), 1):
