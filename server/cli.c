@@ -560,6 +560,22 @@ dispatch (const struct options *o, int argc, char **argv)
   return usage_error ("unknown command '%s'", argv[0]);
 }
 
+/* The argument getopt_long just refused.  Past a refused long option,
+ * or a lone "-x", it has moved on; on a cluster such as "-rf" it stays,
+ * to read the next letter (sealvol has no short options at all). */
+static const char *
+refused_arg (int argc, char **argv)
+{
+  const char *prev = argv[optind - 1];
+  const char *next = optind < argc ? argv[optind] : "";
+
+  if (prev[0] == '-' && prev[1] == optopt && prev[2] == '\0')
+    return prev;
+  if (optopt && next[0] == '-' && next[1] == optopt)
+    return next;
+  return prev;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -616,7 +632,7 @@ main (int argc, char **argv)
     case 'V': puts ("sealvol " PACKAGE_VERSION); return EXIT_SUCCESS;
     default:
       return usage_error ("unknown or incomplete option '%s'",
-                          argv[optind - 1]);
+                          refused_arg (argc, argv));
     }
   }
   if (sv_crypto_init () == -1) {
