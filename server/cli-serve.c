@@ -67,9 +67,12 @@ split_listen (const char *listen, char *addr, size_t alen, char *port,
       != strlen (colon + 1))
     return -1;
   n = (size_t) (colon - listen);
-  if (n >= 2 && a[0] == '[' && a[n - 1] == ']')
+  if (a[0] == '[' && (n < 3 || a[n - 1] != ']'))
+    return -1;                  /* "[::1": an unclosed bracket */
+  if (a[0] == '[')
     a++, n -= 2;
-  if (n == 0 || n >= alen || strlen (colon + 1) >= plen)
+  if (n == 0 || n >= alen || strlen (colon + 1) >= plen
+      || memchr (a, '[', n) || memchr (a, ']', n))
     return -1;
   memcpy (addr, a, n);
   addr[n] = '\0';

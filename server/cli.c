@@ -40,7 +40,7 @@ static const char usage_text[] =
   "  volume create TENANT/VOL --size SIZE [--cipher CIPHER] "
   "[--service-type NAME]\n"
   "  volume resize TENANT/VOL --size SIZE\n"
-  "  volume delete TENANT/VOL\n"
+  "  volume delete TENANT/VOL [--force]\n"
   "  volume list TENANT [--json]\n"
   "  volume info TENANT/VOL [--json]\n"
   "  volume verify TENANT/VOL\n"
@@ -306,6 +306,32 @@ cmd_volume_delete (const struct options *o, const char *tenant,
   return EXIT_SUCCESS;
 }
 
+/* A volume that no longer opens: no key needed, nothing left to open. */
+static int
+cmd_volume_delete_force (const struct options *o, const char *tenant,
+                         const char *volume)
+{
+  struct sv_tenant *t = sv_tenant_open (o->root, tenant);
+  struct sv_erase_report rep;
+  int r;
+
+  if (t == NULL)
+    return EXIT_FAILURE;
+  r = sv_volume_delete_force (t, volume, &rep);
+  sv_tenant_free (t);
+  if (r == -1)
+    return EXIT_FAILURE;
+  audit_volume_event (o, tenant, "volume-delete-force", volume);
+  printf ("deleted volume %s/%s by force: %s%s%s; removed %s%sthe directory%s\n",
+          tenant, volume,
+          rep.overwritten[0] ? "overwrote " : "no key material was left",
+          rep.overwritten,
+          rep.overwritten[0] ? " with noise and synced it" : "",
+          rep.removed, rep.removed[0] ? " and " : "",
+          rep.rekey_leftover ? ", and erased a rekey leftover the same way" : "");
+  return EXIT_SUCCESS;
+}
+
 static int
 cmd_volume_rekey (const struct options *o, const char *tenant,
                   const char *volume)
@@ -527,7 +553,8 @@ dispatch_volume (const struct options *o, const char *verb, const char *arg,
   if (strcmp (verb, "resize") == 0)
     return cmd_volume_resize (o, tenant, volume);
   if (strcmp (verb, "delete") == 0)
-    return cmd_volume_delete (o, tenant, volume);
+    return o->force ? cmd_volume_delete_force (o, tenant, volume)
+      : cmd_volume_delete (o, tenant, volume);
   if (strcmp (verb, "info") == 0)
     return cmd_volume_info (o, tenant, volume);
   if (strcmp (verb, "verify") == 0)
@@ -546,6 +573,8 @@ dispatch (const struct options *o, int argc, char **argv)
     return usage_error ("%s", "missing command");
   if (argc != 3 && !(argc == 4 && strcmp (argv[0], "volume") == 0))
     return usage_error ("'%s': wrong number of arguments", argv[0]);
+  if (o->force && (strcmp (argv[0], "volume") || strcmp (argv[1], "delete")))
+    return usage_error ("%s", "--force goes with 'volume delete' only");
   if (strcmp (argv[0], "tenant") == 0) {
     if (strcmp (argv[1], "create") == 0)
       return cmd_tenant_create (o, argv[2]);
@@ -558,6 +587,22 @@ dispatch (const struct options *o, int argc, char **argv)
   if (strcmp (argv[0], "volume") == 0)
     return dispatch_volume (o, argv[1], argv[2], argc == 4 ? argv[3] : NULL);
   return usage_error ("unknown command '%s'", argv[0]);
+}
+
+/* The argument getopt_long just refused.  Past a refused long option,
+ * or a lone "-x", it has moved on; on a cluster such as "-rf" it stays,
+ * to read the next letter (sealvol has no short options at all). */
+static const char *
+refused_arg (int argc, char **argv)
+{
+  const char *prev = argv[optind - 1];
+  const char *next = optind < argc ? argv[optind] : "";
+
+  if (prev[0] == '-' && prev[1] == optopt && prev[2] == '\0')
+    return prev;
+  if (optopt && next[0] == '-' && next[1] == optopt)
+    return next;
+  return prev;
 }
 
 int
@@ -574,6 +619,7 @@ main (int argc, char **argv)
     { "service-type", required_argument, NULL, 't' },
     { "write-limit", required_argument, NULL, 'w' },
     { "json", no_argument, NULL, 'j' },
+    { "force", no_argument, NULL, 'F' },
     { "listen", required_argument, NULL, 'L' },
     { "unix", required_argument, NULL, 'U' },
     { "tls-certificates", required_argument, NULL, 'T' },
@@ -604,6 +650,7 @@ main (int argc, char **argv)
     case 't': o.service_type = optarg; break;
     case 'w': o.write_limit = optarg; break;
     case 'j': o.json = true; break;
+    case 'F': o.force = true; break;
     case 'L': o.listen = optarg; break;
     case 'U': o.unix_socket = optarg; break;
     case 'T': o.tls_certificates = optarg; break;
@@ -618,7 +665,7 @@ main (int argc, char **argv)
     case 'V': puts ("sealvol " PACKAGE_VERSION); return EXIT_SUCCESS;
     default:
       return usage_error ("unknown or incomplete option '%s'",
-                          argv[optind - 1]);
+                          refused_arg (argc, argv));
     }
   }
   if (sv_crypto_init () == -1) {

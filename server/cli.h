@@ -18,6 +18,7 @@ struct options {
   const char *service_type;
   const char *write_limit;
   bool json;
+  bool force;                   /* volume delete: a volume that won't open */
   /* tenant serve */
   const char *listen;
   const char *unix_socket;

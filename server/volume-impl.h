@@ -67,6 +67,14 @@ struct sv_volume *sv_volume_open_in (const struct sv_tenant *t,
                                      unsigned flags, struct sv_io_engine *io);
 int sv_volume_erase_dir (const char *dir);
 
+/* volume-force.c: the files of a volume directory (NULL-terminated), and
+ * the crypto-erase of volumes/.NAME.rekey, which a rekey cut short leaves
+ * (0 also when there is none). */
+extern const char *const sv_volume_files[];
+int sv_volume_erase_rekey_leftover (const struct sv_tenant *t,
+                                    const char *name,
+                                    struct sv_erase_report *rep);
+
 /* Reserve n block writes against the key's limit, persisting the
  * high-water mark ahead of use.  -1 with errno = ENOSPC past the limit. */
 int sv_volume_reserve_writes (struct sv_volume *vol, uint64_t n);

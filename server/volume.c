@@ -72,12 +72,8 @@ open_in (const char *dir, const char *leaf, int flags, mode_t mode)
 static void
 remove_volume_files (const char *dir)
 {
-  sv_unlink_in (dir, "superblock");
-  sv_unlink_in (dir, "data");
-  sv_unlink_in (dir, "meta");
-  sv_unlink_in (dir, ".superblock.tmp");
-  sv_unlink_in (dir, "stats.json");
-  sv_unlink_in (dir, ".stats.json.tmp");
+  for (const char *const *f = sv_volume_files; *f; f++)
+    sv_unlink_in (dir, *f);
   rmdir (dir);
 }
 
@@ -192,6 +188,20 @@ write_new_superblock (const char *dir, struct sv_superblock *sb,
   return r;
 }
 
+/* A broken volume in the way gets the command that clears it. */
+static void
+report_exists (const struct sv_tenant *t, const char *name)
+{
+  char why[128];
+
+  if (sv_volume_breakage (t, name, why, sizeof why))
+    sv_error ("volume %s/%s already exists, broken: %s; 'sealvol volume "
+              "delete --force %s/%s' removes it", t->name, name, why, t->name,
+              name);
+  else
+    sv_error ("volume %s/%s already exists", t->name, name);
+}
+
 /* Create a volume in dir.  like: the volume a rekey replaces (same id,
  * service type and limit, next key version); NULL for a new volume. */
 int
@@ -207,7 +217,7 @@ sv_volume_create_in (const struct sv_tenant *t, const char *dir,
     return -1;
   if (sv_mkdir_owned (dir, 0700) == -1) {
     if (errno == EEXIST)
-      sv_error ("volume %s/%s already exists", t->name, name);
+      report_exists (t, name);
     else
       sv_error ("cannot create %s: %m", dir);
     return -1;
@@ -960,16 +970,34 @@ sv_volume_erase_dir (const char *dir)
   return r;
 }
 
+/* The ordinary delete opens the volume; one that can never open gets the
+ * command that removes it instead of the reason alone. */
+static int
+refuse_broken (const struct sv_tenant *t, const char *name)
+{
+  char why[128];
+
+  if (sv_volume_breakage (t, name, why, sizeof why) == NULL)
+    return 0;
+  errno = EINVAL;
+  sv_error ("cannot delete volume %s/%s: %s; 'sealvol volume delete --force "
+            "%s/%s' destroys what key material is left and removes it",
+            t->name, name, why, t->name, name);
+  return -1;
+}
+
 int
 sv_volume_delete (const struct sv_tenant *t, const char *name)
 {
+  struct sv_erase_report leftover;
   struct sv_volume *vol;
   char *parent;
   int r;
 
   /* Opening proves the key and takes the exclusive lock, so a served
    * volume is never deleted under its server. */
-  if ((vol = open_header (t, name, 0)) == NULL)
+  if (refuse_broken (t, name) == -1
+      || (vol = open_header (t, name, 0)) == NULL)
     return -1;
   r = destroy_wrapped_key (vol);
   sv_fault_point ("delete:after-key-destroyed");
@@ -981,5 +1009,8 @@ sv_volume_delete (const struct sv_tenant *t, const char *name)
     }
   }
   volume_free (vol);
+  memset (&leftover, 0, sizeof leftover);
+  if (r == 0)
+    r = sv_volume_erase_rekey_leftover (t, name, &leftover);
   return r;
 }

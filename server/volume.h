@@ -16,6 +16,7 @@
 #define SEALVOL_VOLUME_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "format.h"
@@ -35,6 +36,25 @@ struct sv_create_params {
 int sv_volume_create (const struct sv_tenant *t, const char *name,
                       const struct sv_create_params *p);
 int sv_volume_delete (const struct sv_tenant *t, const char *name);
+
+/* Why a volume whose directory exists can never open (no superblock, a
+ * truncated or undecodable one, no data file): a phrase in why, returned;
+ * NULL if it looks whole or does not exist.  A wrong key is no breakage. */
+const char *sv_volume_breakage (const struct sv_tenant *t, const char *name,
+                                char *why, size_t len);
+
+/* What a forced delete did, for its one line of output. */
+struct sv_erase_report {
+  char overwritten[256];        /* key files: "superblock (100 bytes)" */
+  char removed[256];            /* "superblock, data, meta" */
+  bool rekey_leftover;          /* volumes/.NAME.rekey was erased too */
+};
+/* Remove a volume even if it does not open (volume-force.c), with no key:
+ * noise over whatever key material is left, synced, then the files.
+ * Refused while the volume is in use or if its directory holds other
+ * files. */
+int sv_volume_delete_force (const struct sv_tenant *t, const char *name,
+                            struct sv_erase_report *rep);
 
 enum {
   SV_OPEN_READONLY = 1,         /* no session, no writes, shared lock */

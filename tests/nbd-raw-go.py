@@ -11,42 +11,17 @@ each time, for that long (the disk-flood attack of issue 14), and prints
 usage: nbd-raw-go.py [--flood SECONDS] SERVER NAME-AS-PYTHON-BYTES-LITERAL
 SERVER is a Unix socket path or HOST:PORT.
 """
-import ast, socket, struct, sys, time
-
-OPT_MAGIC = b"IHAVEOPT"
-REP_MAGIC = 0x3e889045565a9
-NBD_OPT_GO = 7
-NBD_REP_ACK, NBD_REP_INFO = 1, 3
-
-def recv_exact(s, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise EOFError("server closed the connection")
-        buf += chunk
-    return buf
-
-def connect(server):
-    if "/" not in server and ":" in server:
-        host, port = server.rsplit(":", 1)
-        return socket.create_connection((host, int(port)))
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(server)
-    return s
+import ast, sys, time
+from nbdraw import REP_MAGIC, NBD_REP_ACK, NBD_REP_INFO, send_go, read_option_reply
 
 def go(server, name):
     """The reply type and message, or None on protocol trouble."""
-    with connect(server) as s:
-        hello = recv_exact(s, 18)
-        if hello[:16] != b"NBDMAGICIHAVEOPT":
-            return None
-        s.sendall(struct.pack(">I", 3))         # fixed newstyle, no zeroes
-        data = struct.pack(">I", len(name)) + name + struct.pack(">H", 0)
-        s.sendall(OPT_MAGIC + struct.pack(">II", NBD_OPT_GO, len(data)) + data)
+    s = send_go(server, name)
+    if s is None:
+        return None
+    with s:
         while True:
-            magic, opt, rtype, rlen = struct.unpack(">QIII", recv_exact(s, 20))
-            payload = recv_exact(s, rlen)
+            magic, rtype, payload = read_option_reply(s)
             if magic != REP_MAGIC:
                 return None
             if rtype != NBD_REP_INFO:
