@@ -54,7 +54,7 @@ grep -qx "deleted volume acme/trunc by force: overwrote superblock (100 bytes) w
     "$TMP/out" || fail "forced delete said: $(cat "$TMP/out")"
 gone trunc
 erased trunc.sb
-grep -q '"event":"volume-delete-force","tenant":"acme","volume":"trunc"' "$ROOT/acme/audit.log" ||
+grep -q '"event":"volume-delete-force","tenant":"acme","volume":"trunc"' "$ROOT/acme/log/audit.log" ||
     fail "the forced delete is not audited"
 sv volume create acme/trunc --size 1M >/dev/null || fail "the name cannot be used again"
 echo "ok: truncated superblock: refused with a pointer to --force, then erased and removed"
