@@ -4,14 +4,15 @@ bytes no libnbd call can send (a NUL, a newline).  Prints the reply type
 and exits 0 if the server accepted the export, 1 if it refused, 2 on
 protocol trouble.
 
-With --flood SECONDS it asks again and again, one new plaintext connection
-each time, for that long (the disk-flood attack of issue 14), and prints
-"attempts N refused R accepted A".
+With --flood N it asks N times, one new plaintext connection each time
+(the disk-flood attack of issue 14; a count, not a time, so that a slow
+machine floods as hard as a fast one), and prints "attempts N refused R
+accepted A".
 
-usage: nbd-raw-go.py [--flood SECONDS] SERVER NAME-AS-PYTHON-BYTES-LITERAL
+usage: nbd-raw-go.py [--flood N] SERVER NAME-AS-PYTHON-BYTES-LITERAL
 SERVER is a Unix socket path or HOST:PORT.
 """
-import ast, sys, time
+import ast, sys
 from nbdraw import REP_MAGIC, NBD_REP_ACK, NBD_REP_INFO, send_go, read_option_reply
 
 def go(server, name):
@@ -27,10 +28,9 @@ def go(server, name):
             if rtype != NBD_REP_INFO:
                 return rtype, payload[4:].decode(errors="replace")
 
-def flood(server, name, seconds):
+def flood(server, name, attempts):
     counts = {"attempts": 0, "refused": 0, "accepted": 0}
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    while counts["attempts"] < attempts:
         counts["attempts"] += 1
         try:
             reply = go(server, name)
@@ -44,7 +44,7 @@ def flood(server, name, seconds):
 def main():
     args = sys.argv[1:]
     if args[0] == "--flood":
-        return flood(args[2], ast.literal_eval(args[3]), float(args[1]))
+        return flood(args[2], ast.literal_eval(args[3]), int(args[1]))
     reply = go(args[0], ast.literal_eval(args[1]))
     if reply is None:
         return 2

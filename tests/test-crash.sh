@@ -15,7 +15,8 @@ done
 for io in uring sync; do
     $PY "$top_srcdir/tests/crash-harness.py" --root "$ROOT" --tenant crash \
         --volumes "$vols" --plugin "$SEALVOL_PLUGIN" --io $io \
-        --rounds "${CRASH_ROUNDS:-8}" --log "$TMP/nbdkit.log" \
+        --rounds "${CRASH_ROUNDS:-8}" --seed "${CRASH_SEED:-20261202}" \
+        --log "$TMP/nbdkit.log" \
         || fail "crash harness failed with io=$io"
 done
 for c in $AEAD_CIPHERS; do
