@@ -179,12 +179,20 @@ sv_check_path_trusted (const char *path, char *why, size_t len)
   return -1;
 }
 
+char *
+sv_parent_dir (const char *path)
+{
+  const char *slash = strrchr (path, '/');
+
+  if (slash == NULL)
+    return strdup (".");
+  return strndup (path, (size_t) (slash - path) + (slash == path));
+}
+
 int
 sv_mkdir_owned (const char *path, mode_t mode)
 {
-  const char *slash = strrchr (path, '/');
-  char *parent = slash ? strndup (path, (size_t) (slash - path) + (slash == path))
-                       : strdup (".");
+  char *parent = sv_parent_dir (path);
   int fd = -1, r = -1;
 
   if (parent && mkdir (path, mode) == 0) {

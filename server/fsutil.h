@@ -29,6 +29,9 @@ void sv_unlink_in (const char *dir, const char *leaf);
  * volumes/ (the serving user's) must leave files that user's server can
  * open.  No-op unless running as root. */
 int sv_take_dir_owner (int fd, const char *dir);
+/* The directory part of path, malloc'd: "a/b" -> "a", "/a" -> "/",
+ * "a" -> ".". */
+char *sv_parent_dir (const char *path);
 /* mkdir, the new directory taking its parent's owner the same way. */
 int sv_mkdir_owned (const char *path, mode_t mode);
 

@@ -139,8 +139,7 @@ absolute_key_path (const char *path)
 {
   const char *slash = strrchr (path, '/');
   const char *leaf = slash ? slash + 1 : path;
-  char *dir = slash ? strndup (path, (size_t) (slash - path) + (slash == path))
-                    : strdup (".");
+  char *dir = sv_parent_dir (path);
   char *dir_real = dir ? realpath (dir, NULL) : NULL;
   char *abs = NULL;
 
@@ -160,31 +159,23 @@ absolute_key_path (const char *path)
 
 /* ---- a key file must belong to one tenant ---- */
 
-static int
-kek_file_handler (void *user, const char *section, const char *name,
-                  const char *value)
-{
-  char **kek_file = user;
+static int conf_handler (void *user, const char *section, const char *name,
+                         const char *value);
 
-  if (strcmp (section, "tenant") == 0 && strcmp (name, "kek-file") == 0) {
-    free (*kek_file);
-    *kek_file = strdup (value);
-  }
-  return 1;
-}
-
-/* The key file another tenant uses (malloc'd; NULL for none). */
+/* The key file another tenant uses (malloc'd; NULL for none), read with
+ * the one tenant.conf parser, but without opening the tenant: a broken
+ * tenant must not stop this check or print its errors. */
 static char *
 other_tenant_key_file (const char *root, const char *other)
 {
   char *conf = tenant_path (root, other, SV_TENANT_CONF_FILE);
-  char *kek_file = NULL;
+  struct sv_tenant t = { .kek_file = NULL };
 
-  if (conf && ini_parse (conf, kek_file_handler, &kek_file) >= 0
-      && kek_file == NULL)
-    kek_file = tenant_path (root, other, "tenant.key");
+  if (conf && ini_parse (conf, conf_handler, &t) >= 0 && t.kek_file == NULL)
+    t.kek_file = tenant_path (root, other, "tenant.key");
   free (conf);
-  return kek_file;
+  free (t.kek_command);
+  return t.kek_file;
 }
 
 /* Whether path (absolute, resolved) lies in other's directory, or is the
