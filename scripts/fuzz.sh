@@ -93,8 +93,8 @@ build_library () {
     # shellcheck disable=SC2086
     pkg_libs=$(pkg-config --libs $pkgs)
     cflags="-g -O1 -fno-omit-frame-pointer $sanitize -Wall -Wextra
-        -I$top -I$top/crypto -I$top/server -I$top/qos $pkg_cflags"
-    lib_sources=$(awk '/^libsealvol_la_SOURCES/ { on = 1 }
+        -I$top -I$top/common -I$top/crypto -I$top/server -I$top/qos $pkg_cflags"
+    lib_sources=$(awk '/^lib(svcommon|sealvol)_la_SOURCES/ { on = 1 }
                        on { for (i = 1; i <= NF; i++) if ($i ~ /\.c$/) print $i
                             if ($0 !~ /\\$/) on = 0 }' "$top/Makefile.am")
     [ -n "$lib_sources" ] || die "no libsealvol_la_SOURCES in Makefile.am"
@@ -122,16 +122,16 @@ fi
 
 # Targets beyond the library: their own sources, flags and libraries.
 # The CSI target needs the protobuf-c code, generated here from
-# node/csi.proto so that it does not depend on a build tree.
+# csi/csi.proto so that it does not depend on a build tree.
 extra_for () {
     case $1 in
         csi-request)
             if [ ! -f "$work/gen/csi.pb-c.c" ]; then
                 mkdir -p "$work/gen"
-                protoc-c -I"$top/node" -I"$(pkg-config --variable=includedir protobuf)" \
+                protoc-c -I"$top/csi" -I"$(pkg-config --variable=includedir protobuf)" \
                     --c_out="$work/gen" csi.proto google/protobuf/wrappers.proto >&2
             fi
-            echo "-I$top/node -I$work/gen $top/node/csi-request.c $top/node/csi-status.c
+            echo "-I$top/node -I$top/csi -I$work/gen $top/node/csi-request.c $top/csi/csi-status.c
                   $work/gen/csi.pb-c.c
                   $work/gen/google/protobuf/wrappers.pb-c.c
                   $(pkg-config --cflags grpc) $(pkg-config --cflags --libs libprotobuf-c)" ;;

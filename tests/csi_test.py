@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # The checks of tests/test-csi.sh and tests/test-csi-nbd.sh: a real gRPC
 # client (Debian's grpcio, stubs that the shell generates from
-# node/csi.proto into $CSI_TEST_TMP/py) drives sealvol-csi-node as a CO
+# csi/csi.proto into $CSI_TEST_TMP/py) drives sealvol-csi-node as a CO
 # would, against live TLS storage servers (nbdkit + the sealvol plugin).
 #
 #   csi_test.py full    everything (SEALVOL_CSI_ATTACH=fuse)

@@ -1,6 +1,6 @@
 #!/bin/bash
 # The CSI node plugin (issue 7): sealvol-csi-node driven by a real gRPC
-# client, Python grpcio with stubs generated from node/csi.proto, against
+# client, Python grpcio with stubs generated from csi/csi.proto, against
 # live TLS storage servers (nbdkit + the sealvol plugin on 127.0.0.1).
 # tests/csi_test.py does the checks (see it for the list): identity and
 # capabilities; the mount lifecycle stage -> publish -> write -> unpublish
@@ -232,9 +232,9 @@ done
 
 # ------------------------------------------------------------ the checks
 
-$PY -m grpc_tools.protoc -I"$top_srcdir/node" -I/usr/include \
+$PY -m grpc_tools.protoc -I"$top_srcdir/csi" -I/usr/include \
     --python_out="$TMP/py" --grpc_python_out="$TMP/py" csi.proto ||
-    fail "grpc_tools.protoc could not compile node/csi.proto"
+    fail "grpc_tools.protoc could not compile csi/csi.proto"
 
 status=0
 CSI_ENDPOINT="unix://$SOCKET" CSI_TEST_TMP=$TMP CSI_TEST_STATE=$TMP/state \
