@@ -246,13 +246,11 @@ key_from_source (struct sv_tenant *probe, const struct sv_key_source *src)
   return sv_tenant_set_passphrase (probe, src->passphrase);
 }
 
-/* A kek-file path or kek-command must read back from tenant.conf as it
- * was written. */
+/* A value for tenant.conf (the absolute kek-file path, or the
+ * kek-command) must read back as it was written. */
 static int
-check_conf_values (const struct sv_key_source *src)
+check_conf_value (const char *v)
 {
-  const char *v = src->kek_file ? src->kek_file : src->kek_command;
-
   if (v && unsafe_conf_value (v)) {
     errno = EINVAL;
     sv_error ("a kek-file path or kek-command may not contain a newline or "
@@ -305,9 +303,10 @@ sv_tenant_create (const char *root, const char *name,
     sv_error ("tenant name '%s' %s", name, sv_name_problem (name));
     return -1;
   }
-  if (check_conf_values (src) == -1
-      || (src->kek_file && (abs_kek = absolute_key_path (src->kek_file)) == NULL))
+  if (src->kek_file && (abs_kek = absolute_key_path (src->kek_file)) == NULL)
     return -1;
+  if (check_conf_value (abs_kek ? abs_kek : src->kek_command) == -1)
+    goto out;
   if (mkdir (root, 0755) == -1 && errno != EEXIST) {
     sv_error ("cannot create root %s: %m", root);
     goto out;

@@ -179,3 +179,9 @@ echo "break 3: a key file of another tenant is refused, and never rotated"
 grep -qx "kek-file = $(realpath "$TMP")/rel.key" "$ROOT/rel/tenant.conf" || fail "relative kek-file stored as given"
 (cd / && sv volume create rel/v --size 1M >/dev/null) || fail "relative kek-file does not work from /"
 echo "relative --kek-file stored absolute"
+# The length limit applies to the path as stored (absolute), not as given.
+deep=$TMP/$(printf 'd%.0s' $(seq 190))
+mkdir "$deep"
+(cd "$deep" && expect_fail 1 "would exceed" sv tenant create deep --kek-file k.key)
+[ ! -e "$ROOT/deep" ] && [ ! -e "$deep/k.key" ] || fail "a refused tenant create left files"
+echo "a relative --kek-file too long once absolute is refused at create"
