@@ -15,6 +15,7 @@
 #include "report.h"
 
 #define LOG_NAME "audit.log"
+#define MAX_LINE 8191           /* bytes of one event, newline included */
 
 static void
 utc_now (char *buf, size_t len)
@@ -202,14 +203,19 @@ rotate (int dfd, const char *tenant, off_t size)
 
 /* e as one line, freed; the length, or -1 if it does not fit. */
 static int
-format_line (json_object *e, char *line, size_t len)
+format_line (json_object *e, char **line)
 {
-  int n = snprintf (line, len, "%s\n", json_object_to_json_string_ext
+  int n = asprintf (line, "%s\n", json_object_to_json_string_ext
                     (e, JSON_C_TO_STRING_PLAIN
                      | JSON_C_TO_STRING_NOSLASHESCAPE));
 
   json_object_put (e);
-  return n < 0 || (size_t) n >= len ? -1 : n;
+  if (n > MAX_LINE) {
+    free (*line);
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return n;
 }
 
 static int
@@ -229,15 +235,18 @@ static int
 open_rotated (int dfd, const char *tenant, off_t size)
 {
   json_object *note = rotate (dfd, tenant, size);
-  char line[1024];
+  char *line;
   struct stat st;
   int fd = open_log (dfd, &st), n;
 
   if (note == NULL)
     return fd;
-  n = format_line (note, line, sizeof line);
-  if (fd >= 0 && n > 0)
-    append (fd, line, n);
+  n = format_line (note, &line);
+  if (n > 0) {
+    if (fd >= 0)
+      append (fd, line, n);
+    free (line);
+  }
   return fd;
 }
 
@@ -264,19 +273,19 @@ int
 sv_audit_write (const char *tenant_dir, json_object *e)
 {
   json_object *t;
-  char tenant[128] = "", line[8192];
-  int dfd, n, r;
+  char tenant[128] = "", *line;     /* on the heap: ASan's frame limit */
+  int dfd, n, r = -1;
 
   if (json_object_object_get_ex (e, "tenant", &t))
     snprintf (tenant, sizeof tenant, "%s", json_object_get_string (t));
-  if ((n = format_line (e, line, sizeof line)) == -1) {
-    errno = ENAMETOOLONG;
+  if ((n = format_line (e, &line)) == -1) {
     sv_error ("audit: event too long to log");
     return -1;
   }
-  if ((dfd = lock_log_dir (tenant_dir)) == -1)
-    return -1;
-  r = append_rotating (dfd, tenant, line, n);
-  close (dfd);
+  if ((dfd = lock_log_dir (tenant_dir)) != -1) {
+    r = append_rotating (dfd, tenant, line, n);
+    close (dfd);
+  }
+  free (line);
   return r;
 }
