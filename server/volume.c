@@ -72,8 +72,17 @@ open_in (const char *dir, const char *leaf, int flags, mode_t mode)
 static void
 remove_volume_files (const char *dir)
 {
+  /* Through a handle on the directory itself, never following a link:
+   * volumes/ is the serving user's, who could otherwise swap VOL for a
+   * symbolic link between the key check and the removal, and have root
+   * unlink files in a directory of its choosing. */
+  int dfd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+  if (dfd == -1)
+    return;
   for (const char *const *f = sv_volume_files; *f; f++)
-    sv_unlink_in (dir, *f);
+    unlinkat (dfd, *f, 0);
+  close (dfd);
   rmdir (dir);
 }
 
