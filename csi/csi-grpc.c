@@ -25,6 +25,7 @@
 #include <grpc/slice.h>
 
 #include "csi-grpc.h"
+#include "log.h"
 
 struct call_chunk {
   struct call_chunk *next;
@@ -41,7 +42,7 @@ call_alloc (struct csi_call *call, size_t size)
   struct call_chunk *c = calloc (1, sizeof *c + size);
 
   if (c == NULL) {
-    perror ("sealvol-csi-node: calloc");
+    log_error ("calloc: %s", strerror (errno));
     abort ();                   /* a node plugin out of memory cannot answer */
   }
   c->next = call->chunks;
@@ -154,6 +155,7 @@ dispatch (const struct csi_method *m, grpc_byte_buffer *request_bytes,
   st->message[0] = '\0';
   if (m->handler (&call, request, response, st) == GRPC_STATUS_OK)
     out = pack_response (response);
+  log_debug ("%s: status %d", m->path, (int) st->code);
   protobuf_c_message_free_unpacked (request, NULL);
   call_free (&call);
   return out;
@@ -209,7 +211,7 @@ signal_thread (void *arg)
   int sig;
 
   sigwait (set, &sig);
-  fprintf (stderr, "sealvol-csi-node: signal %d, shutting down\n", sig);
+  log_info ("signal %d, shutting down", sig);
   grpc_server_shutdown_and_notify (server, cq, &shutdown_tag);
   grpc_server_cancel_all_calls (server);
   return NULL;
@@ -236,18 +238,17 @@ start_listening (const char *endpoint)
   int port;
 
   if (path == NULL) {
-    fprintf (stderr, "sealvol-csi-node: CSI_ENDPOINT must be unix:///ABSOLUTE/PATH.sock, "
-             "not %s\n", endpoint);
+    log_error ("CSI_ENDPOINT must be unix:///ABSOLUTE/PATH.sock, not %s", endpoint);
     return -1;
   }
   /* A socket left by a previous run would make the bind fail; anything
    * else there is not ours to remove. */
   if (lstat (path, &sb) == 0 && !S_ISSOCK (sb.st_mode)) {
-    fprintf (stderr, "sealvol-csi-node: %s exists and is not a socket\n", path);
+    log_error ("%s exists and is not a socket", path);
     return -1;
   }
   if (unlink (path) == -1 && errno != ENOENT) {
-    fprintf (stderr, "sealvol-csi-node: %s: %s\n", path, strerror (errno));
+    log_error ("%s: %s", path, strerror (errno));
     return -1;
   }
   server = grpc_server_create (NULL, NULL);
@@ -256,11 +257,11 @@ start_listening (const char *endpoint)
   port = grpc_server_add_http2_port (server, endpoint, creds);
   grpc_server_credentials_release (creds);
   if (port == 0) {
-    fprintf (stderr, "sealvol-csi-node: cannot listen on %s\n", endpoint);
+    log_error ("cannot listen on %s", endpoint);
     return -1;
   }
   grpc_server_start (server);
-  fprintf (stderr, "sealvol-csi-node: listening on %s\n", endpoint);
+  log_info ("listening on %s", endpoint);
   return 0;
 }
 

@@ -18,6 +18,7 @@
 
 #include "csi-node.h"
 #include "csi-request.h"
+#include "log.h"
 #include "node-attach.h"
 #include "node-util.h"
 
@@ -255,8 +256,7 @@ node_publish (struct csi_call *call, const ProtobufCMessage *msg,
     p = state_find_publication (&vs, target);
     if (p == NULL) {
       if (add_publication (&vs, target, cap, readonly, st) == GRPC_STATUS_OK)
-        fprintf (stderr, "sealvol-csi-node: published %s at %s%s\n", req->volume_id,
-                 target, readonly ? " (read-only)" : "");
+        log_info ("published %s at %s%s", req->volume_id, target, readonly ? " (read-only)" : "");
     }
     else if (!mount_point (target, NULL, 0)) {
       bool created;                     /* recorded, but the mount is gone */
@@ -292,7 +292,7 @@ node_unpublish (struct csi_call *call, const ProtobufCMessage *msg,
     if (state_save (&vs) == -1)
       csi_fail (st, GRPC_STATUS_INTERNAL, "cannot save state: %s", strerror (errno));
     else
-      fprintf (stderr, "sealvol-csi-node: unpublished %s from %s\n", req->volume_id, target);
+      log_info ("unpublished %s from %s", req->volume_id, target);
   }
   state_free (&vs);
   return st->code;

@@ -10,6 +10,7 @@
 
 #include "csi-node.h"
 #include "csi-request.h"
+#include "log.h"
 #include "node-attach.h"
 #include "node-util.h"
 
@@ -164,8 +165,7 @@ node_expand (struct csi_call *call, const ProtobufCMessage *msg,
       == GRPC_STATUS_OK
       && expand (req, &vs, &size, st) == GRPC_STATUS_OK) {
     resp->capacity_bytes = size;
-    fprintf (stderr, "sealvol-csi-node: %s is now %lld bytes\n", req->volume_id,
-             (long long) size);
+    log_info ("%s is now %lld bytes", req->volume_id, (long long) size);
   }
   state_free (&vs);
   return st->code;

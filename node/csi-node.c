@@ -20,6 +20,7 @@
 #include "csi-node.h"
 #include "csi-request.h"
 #include "fsutil.h"
+#include "log.h"
 #include "node-attach.h"
 #include "node-util.h"
 
@@ -123,8 +124,7 @@ prepare_filesystem (const struct vol_state *vs, const struct capability *cap,
     : run (out, sizeof out, "mkfs.ext4", "-q", "-F", vs->device, NULL);
   if (r != 0)
     return csi_fail (st, GRPC_STATUS_INTERNAL, "mkfs.%s: %s", cap->fs_type, out);
-  fprintf (stderr, "sealvol-csi-node: %s: made a new %s filesystem\n",
-           vs->volume_id, cap->fs_type);
+  log_info ("%s: made a new %s filesystem", vs->volume_id, cap->fs_type);
   return GRPC_STATUS_OK;
 }
 
@@ -294,8 +294,7 @@ stage (const Csi__V1__NodeStageVolumeRequest *req, const char *staging,
   if (st->code != GRPC_STATUS_OK)
     undo_stage (&vs, &undo);
   else
-    fprintf (stderr, "sealvol-csi-node: staged %s at %s (%s)\n", req->volume_id, staging,
-             vs.device);
+    log_info ("staged %s at %s (%s)", req->volume_id, staging, vs.device);
   state_free (&vs);
   return st->code;
 }
@@ -347,7 +346,7 @@ node_unstage (struct csi_call *call, const ProtobufCMessage *msg,
         csi_fail (st, GRPC_STATUS_FAILED_PRECONDITION, "volume %s is still published at %s",
                   req->volume_id, vs.pubs[0].target);
       else if (undo_stage (&vs, st) == GRPC_STATUS_OK)
-        fprintf (stderr, "sealvol-csi-node: unstaged %s\n", req->volume_id);
+        log_info ("unstaged %s", req->volume_id);
     }
   }
   state_free (&vs);

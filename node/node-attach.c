@@ -24,19 +24,71 @@
 
 struct attach_config attach_config = { ATTACH_AUTO, 60, "sealvol-attach" };
 
-#define URI_MAX (STATE_PATH_MAX + 600)
-
-/* libnbd's URI: the secrets go by directory (certificates) or by file
- * (PSK).  The parts were checked against a fixed character set. */
-static void
-remote_uri (const struct remote *r, char *uri, size_t len)
+/* How libnbd reaches R: the export, TLS required, and the secrets by
+ * directory (certificates) or by file (PSK).  Set field by field, so a
+ * path needs no quoting. */
+static int
+remote_settings (struct nbd_handle *h, const struct remote *r)
 {
+  char psk[STATE_PATH_MAX];
+
+  if (nbd_set_export_name (h, r->export) == -1
+      || nbd_set_tls (h, LIBNBD_TLS_REQUIRE) == -1)
+    return -1;
+  if (r->psk_user == NULL)
+    return nbd_set_tls_certificates (h, r->secrets_dir);
+  snprintf (psk, sizeof psk, "%s/psk", r->secrets_dir);
+  if (nbd_set_tls_username (h, r->psk_user) == -1)
+    return -1;
+  return nbd_set_tls_psk_file (h, psk);
+}
+
+/* S, percent-encoded except for RFC 3986's unreserved characters and
+ * '/': libnbd's URI parser decodes every part again, so a space, '?',
+ * '#', '&' or '%' in a path stays part of it. */
+static void
+put_encoded (FILE *f, const char *s)
+{
+  for (; *s; s++) {
+    unsigned char c = (unsigned char) *s;
+
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+        || strchr ("-._~/", c))
+      putc (c, f);
+    else
+      fprintf (f, "%%%02X", c);
+  }
+}
+
+/* The same settings as remote_settings, as the nbds:// URI that
+ * sealvol-attach takes (libnbd's nbd_get_uri would need a connected
+ * handle and does not encode the query).  Malloc'd, or NULL. */
+static char *
+remote_uri (const struct remote *r)
+{
+  char *uri = NULL;
+  size_t size;
+  FILE *f = open_memstream (&uri, &size);
+
+  if (f == NULL)
+    return NULL;
+  fputs ("nbds://", f);
+  if (r->psk_user) {
+    put_encoded (f, r->psk_user);
+    putc ('@', f);
+  }
+  put_encoded (f, r->host);
+  fprintf (f, ":%s/", r->port);
+  put_encoded (f, r->export);
+  fputs (r->psk_user ? "?tls-psk-file=" : "?tls-certificates=", f);
+  put_encoded (f, r->secrets_dir);
   if (r->psk_user)
-    snprintf (uri, len, "nbds://%s@%s:%s/%s?tls-psk-file=%s/psk",
-              r->psk_user, r->host, r->port, r->export, r->secrets_dir);
-  else
-    snprintf (uri, len, "nbds://%s:%s/%s?tls-certificates=%s",
-              r->host, r->port, r->export, r->secrets_dir);
+    fputs ("/psk", f);
+  if (fclose (f) == EOF) {
+    free (uri);
+    return NULL;
+  }
+  return uri;
 }
 
 static grpc_status_code
@@ -58,17 +110,17 @@ probe_error_code (int err, const char *msg)
 
 #define PROBE_TIMEOUT_MS 15000
 
-/* nbd_connect_uri with a deadline: a host that accepts the connection
- * and never answers must not hold up the plugin, which serves one call
- * at a time. */
+/* Connect to R with a deadline: a host that accepts the connection and
+ * never answers must not hold up the plugin, which serves one call at a
+ * time. */
 static int
-connect_with_deadline (struct nbd_handle *h, const char *uri)
+connect_with_deadline (struct nbd_handle *h, const struct remote *r)
 {
   struct timespec start, now;
   int waited = 0;
 
   clock_gettime (CLOCK_MONOTONIC, &start);
-  if (nbd_aio_connect_uri (h, uri) == -1)
+  if (nbd_aio_connect_tcp (h, r->host, r->port) == -1)
     return -1;
   while (!nbd_aio_is_ready (h)) {
     if (nbd_aio_is_dead (h) || nbd_aio_is_closed (h)
@@ -138,19 +190,16 @@ attach_probe (const struct remote *r, int64_t *size, char identity[VOLUME_IDENTI
               struct csi_status *st)
 {
   struct nbd_handle *h = nbd_create ();
-  char uri[URI_MAX];
   grpc_status_code code;
   int c;
 
   if (h == NULL)
     return csi_fail (st, GRPC_STATUS_INTERNAL, "libnbd: %s", nbd_get_error ());
-  remote_uri (r, uri, sizeof uri);
-  /* The URI names the secrets' files, which libnbd reads only if told;
-   * the export description comes only with full info. */
-  if (nbd_set_uri_allow_local_file (h, true) == -1 || nbd_set_full_info (h, true) == -1)
+  /* The export description comes only with full info. */
+  if (remote_settings (h, r) == -1 || nbd_set_full_info (h, true) == -1)
     c = -1;
   else
-    c = connect_with_deadline (h, uri);
+    c = connect_with_deadline (h, r);
   if (c == -2)
     code = csi_fail (st, GRPC_STATUS_UNAVAILABLE, "volume %s on %s:%s: no answer "
                      "within %d s", r->export, r->host, r->port, PROBE_TIMEOUT_MS / 1000);
@@ -178,12 +227,13 @@ static pid_t
 start_sealvol_attach (const struct vol_state *vs, const struct remote *r,
                       const char *disk)
 {
-  char uri[URI_MAX], log[STATE_PATH_MAX], timeout[16];
+  char *uri = remote_uri (r), log[STATE_PATH_MAX], timeout[16];
   const char *argv[8];
   int argc = 0, fd;
   pid_t pid;
 
-  remote_uri (r, uri, sizeof uri);
+  if (uri == NULL)
+    return -1;
   snprintf (timeout, sizeof timeout, "%d", attach_config.timeout);
   argv[argc++] = attach_config.program;
   argv[argc++] = "--timeout";
@@ -195,10 +245,10 @@ start_sealvol_attach (const struct vol_state *vs, const struct remote *r,
   argv[argc] = NULL;
   state_path (vs, "attach.log", log, sizeof log);
   fd = open (log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd == -1)
-    return -1;
-  pid = spawn (argv, fd, true);
-  close (fd);
+  pid = fd == -1 ? -1 : spawn (argv, fd, true);
+  if (fd != -1)
+    close (fd);
+  free (uri);
   return pid;
 }
 

@@ -1,5 +1,6 @@
-/* Host helpers for the node plugin: child processes, the mount table,
- * removing a directory tree.  Nothing here ever sees a secret's value. */
+/* Host helpers for the node plugin: child processes, the mount table
+ * (libmount), removing a directory tree.  Nothing here ever sees a
+ * secret's value. */
 #include <config.h>
 
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <libmount.h>
 
 #include "node-util.h"
 
@@ -189,60 +191,23 @@ run (char *out, size_t outlen, const char *prog, ...)
   return run_argv (out, outlen, argv);
 }
 
-/* /proc/self/mountinfo escapes space, tab, newline and backslash as
- * \ooo; undo that in place. */
-static void
-unescape_octal (char *s)
-{
-  char *w = s;
-
-  for (; *s; s++) {
-    if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] && s[3]) {
-      *w++ = (char) ((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-      s += 3;
-    }
-    else
-      *w++ = *s;
-  }
-  *w = '\0';
-}
-
+/* The kernel's mount table for this process, read (and unescaped) by
+ * libmount.  No cache is set on the table, so mnt_table_find_target
+ * compares spellings only and never follows a symlink in PATH.  Later
+ * entries are mounted on top of earlier ones: searching backward finds
+ * the one PATH shows. */
 bool
 mount_point (const char *path, char *fstype, size_t fstype_len)
 {
-  FILE *f = fopen ("/proc/self/mountinfo", "r");
-  char *line = NULL;
-  size_t cap = 0;
-  bool found = false;
+  struct libmnt_table *tb = mnt_new_table ();
+  struct libmnt_fs *fs = NULL;
 
-  if (f == NULL)
-    return false;
-  /* Later lines are mounted on top of earlier ones: the last match wins. */
-  while (getline (&line, &cap, f) != -1) {
-    char *fields[10], *save = NULL, *tok = line;
-    int n = 0;
-
-    while (n < 10 && (fields[n] = strtok_r (tok, " \n", &save)) != NULL) {
-      tok = NULL;
-      n++;
-    }
-    if (n < 5)
-      continue;
-    unescape_octal (fields[4]);
-    if (strcmp (fields[4], path) != 0)
-      continue;
-    found = true;
-    if (fstype && fstype_len) {
-      /* After the optional fields comes "-", then the type. */
-      int i = 6;
-      while (i < n && strcmp (fields[i], "-") != 0)
-        i++;
-      snprintf (fstype, fstype_len, "%s", i + 1 < n ? fields[i + 1] : "");
-    }
-  }
-  free (line);
-  fclose (f);
-  return found;
+  if (tb && mnt_table_parse_file (tb, "/proc/self/mountinfo") == 0)
+    fs = mnt_table_find_target (tb, path, MNT_ITER_BACKWARD);
+  if (fs && fstype && fstype_len)
+    snprintf (fstype, fstype_len, "%s", mnt_fs_get_fstype (fs) ? : "");
+  mnt_unref_table (tb);
+  return fs != NULL;
 }
 
 int

@@ -33,6 +33,8 @@
 #include <fuse.h>
 #include <libnbd.h>
 
+#include "log.h"
+
 #define MAX_CONNECTIONS 16
 /* Enough FUSE threads to keep every connection busy, and a few spare for
  * getattr while they are. */
@@ -85,8 +87,7 @@ connect_once (void)
   }
   if (nbd_can_multi_conn (h) != 1 && nr_conns > 1
       && !atomic_exchange (&flush_each, true))
-    fprintf (stderr, "sealvol-attach: the server no longer allows multi-conn: "
-             "fsync flushes every connection\n");
+    log_warning ("the server no longer allows multi-conn: fsync flushes every connection");
   return h;
 }
 
@@ -120,10 +121,11 @@ ensure_connected (struct conn *c, double deadline)
     if ((c->h = connect_once ()) != NULL)
       return 0;
     if (monotonic () >= deadline) {
-      fprintf (stderr, "sealvol-attach: server unreachable for %d s: %s\n",
-               timeout_s, nbd_get_error ());
+      log_error ("server unreachable for %d s: %s", timeout_s, nbd_get_error ());
       return -1;
     }
+    log_debug ("connect: %s; again in %u ms", nbd_get_error (),
+               (unsigned) (backoff / 1000));
     usleep (backoff);
     if (backoff < 1000000)
       backoff *= 2;
@@ -252,16 +254,15 @@ request_on (struct conn *c, enum op op, void *buf, size_t len, off_t off,
     if (ensure_connected (c, deadline) == -1)
       return -EIO;
     if (lost)
-      fprintf (stderr, "sealvol-attach: connection %d: reconnected\n",
-               (int) (c - conns));
+      log_info ("connection %d: reconnected", (int) (c - conns));
     if (issue (c->h, op, buf, len, off) == 0)
       return 0;
     if (!connection_lost (c)) {
       err = nbd_get_errno ();
       return err ? -err : -EIO;
     }
-    fprintf (stderr, "sealvol-attach: connection %d lost (%s); reconnecting\n",
-             (int) (c - conns), nbd_get_error ());
+    log_warning ("connection %d lost (%s); reconnecting", (int) (c - conns),
+                 nbd_get_error ());
     disconnect (c);
     lost = true;
   }
@@ -315,18 +316,18 @@ refresh_size (void)
 
   if (for_each_conn (reconnect_conn, monotonic () + timeout_s) == -1
       || atomic_load (&detaching)) {
-    fprintf (stderr, "sealvol-attach: size not refreshed\n");
+    log_error ("size not refreshed");
     return;
   }
   take (&conns[0]);
   size = conns[0].h ? nbd_get_size (conns[0].h) : -1;
   give_back (&conns[0]);
   if (size == -1) {
-    fprintf (stderr, "sealvol-attach: size not refreshed: %s\n", nbd_get_error ());
+    log_error ("size not refreshed: %s", nbd_get_error ());
     return;
   }
   atomic_store (&export_size, size);
-  fprintf (stderr, "sealvol-attach: export size now %" PRIi64 " bytes\n", size);
+  log_info ("export size now %" PRIi64 " bytes", size);
 }
 
 /* SIGHUP is blocked in every thread (FUSE would take it as a request to
@@ -484,23 +485,21 @@ open_connections (int wanted)
 
   if ((conns[0].h = connect_once ()) == NULL
       || (export_size = nbd_get_size (conns[0].h)) == -1) {
-    fprintf (stderr, "sealvol-attach: %s\n", nbd_get_error ());
+    log_error ("%s", nbd_get_error ());
     return -1;
   }
   if (wanted > 1 && nbd_can_multi_conn (conns[0].h) != 1) {
-    fprintf (stderr, "sealvol-attach: the server does not allow multi-conn: "
-             "using one connection\n");
+    log_warning ("the server does not allow multi-conn: using one connection");
     wanted = 1;
   }
   for (i = 1; i < wanted; i++)
     if ((conns[i].h = connect_once ()) == NULL) {
-      fprintf (stderr, "sealvol-attach: connection %d: %s\n", i, nbd_get_error ());
+      log_error ("connection %d: %s", i, nbd_get_error ());
       return -1;
     }
   nr_conns = wanted;
-  fprintf (stderr, "sealvol-attach: %d connection%s open, export size %" PRIi64
-           " bytes\n", nr_conns, nr_conns == 1 ? "" : "s",
-           atomic_load (&export_size));
+  log_info ("%d connection%s open, export size %" PRIi64 " bytes", nr_conns,
+            nr_conns == 1 ? "" : "s", atomic_load (&export_size));
   return 0;
 }
 
@@ -521,14 +520,13 @@ start_sighup_thread (void)
   sigfillset (&all);
   if (pthread_sigmask (SIG_BLOCK, &hup, NULL) != 0
       || pthread_sigmask (SIG_SETMASK, &all, &old) != 0) {
-    fprintf (stderr, "sealvol-attach: pthread_sigmask failed\n");
+    log_error ("pthread_sigmask failed");
     return -1;
   }
   r = pthread_create (&thread, NULL, sighup_thread, &hup);
   pthread_sigmask (SIG_SETMASK, &old, NULL);
   if (r != 0 || pthread_detach (thread) != 0) {
-    fprintf (stderr, "sealvol-attach: cannot start the SIGHUP thread: %s\n",
-             strerror (r));
+    log_error ("cannot start the SIGHUP thread: %s", strerror (r));
     return -1;
   }
   return 0;
@@ -588,6 +586,10 @@ main (int argc, char **argv)
   };
   int c, connections = 4;
 
+  if (sv_log_init ("sealvol-attach") == -1) {
+    log_error ("SEALVOL_LOG_LEVEL must be error, warning, info or debug");
+    return 2;
+  }
   while ((c = getopt_long (argc, argv, "", long_opts, NULL)) != -1) {
     switch (c) {
     case 'c': connections = atoi (optarg); break;

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,9 @@
 
 #include "csi-grpc.h"
 #include "csi-node.h"
+#include "log.h"
 #include "node-attach.h"
+#include "report.h"
 
 #define PLUGIN_NAME "csi.sealvol.org"
 
@@ -129,8 +132,17 @@ static const struct csi_method methods[] = {
 static int
 config_error (const char *what, const char *value)
 {
-  fprintf (stderr, "sealvol-csi-node: %s: %s\n", what, value);
+  log_error ("%s: %s", what, value);
   return -1;
+}
+
+/* What common/ reports (a state or secret file that cannot be written):
+ * the handler that called it turns the failure into the call's status,
+ * so here it is only a detail. */
+static void
+library_message (const char *msg)
+{
+  log_debug ("%s", msg);
 }
 
 /* sealvol-attach next to this program (an install or a build tree),
@@ -225,11 +237,20 @@ main (int argc, char **argv)
   int r;
 
   if (argc > 1) {
-    fprintf (stderr, "usage: CSI_ENDPOINT=unix:///PATH.sock sealvol-csi-node\n");
-    return strcmp (argv[1], "--help") == 0 ? 0 : 2;
+    bool help = strcmp (argv[1], "--help") == 0;
+
+    fprintf (help ? stdout : stderr,
+             "usage: CSI_ENDPOINT=unix:///PATH.sock sealvol-csi-node\n");
+    return help ? 0 : 2;
   }
+  if (sv_log_init ("sealvol-csi-node") == -1) {
+    config_error ("SEALVOL_LOG_LEVEL must be error, warning, info or debug",
+                  getenv ("SEALVOL_LOG_LEVEL"));
+    return 2;
+  }
+  sv_set_error_handler (library_message);
   if (endpoint == NULL || *endpoint == '\0') {
-    fprintf (stderr, "sealvol-csi-node: CSI_ENDPOINT is not set\n");
+    log_error ("CSI_ENDPOINT is not set");
     return 2;
   }
   if (read_config () == -1)
