@@ -2,8 +2,8 @@
  *
  * Glue only: the format, crypto and I/O live in libsealvol.  The export
  * name is the volume name; every connection to a volume shares one opened
- * sv_volume (so writes and flushes are consistent across connections and
- * multi-conn is safe).  See docs/nbdkit-sealvol-plugin.1.
+ * sv_volume, from the registry (server/registry.h), which also throttles
+ * it.  See docs/nbdkit-sealvol-plugin.1.
  */
 #include <config.h>
 
@@ -27,6 +27,7 @@
 #include "names.h"
 #include "qos-runtime.h"
 #include "ratelimit.h"
+#include "registry.h"
 #include "report.h"
 #include "secmem.h"
 #include "tenant.h"
@@ -45,36 +46,14 @@ static unsigned direct_open_flag;                     /* direct=true */
 static bool allow_plaintext;            /* over TCP; Unix sockets always may */
 static bool qos_enabled = true;         /* qos=false: measure its overhead */
 static struct sv_tenant *tenant;
-static struct sv_qos_runtime qos;       /* the tenant's cap and types */
+static struct sv_registry *registry;    /* the volumes open, their QoS */
 
 /* -D sealvol.uring_refused=1: behave as if the kernel refused io_uring
  * (how the fallback path is tested). */
 NBDKIT_DLL_PUBLIC int sealvol_debug_uring_refused = 0;
 
-/* Volumes opened by at least one connection.  The lock guards only this
- * list (open and close), never I/O. */
-struct shared_volume {
-  struct shared_volume *next;
-  char name[64];
-  unsigned refs;
-  struct sv_volume *vol;
-  struct sv_qos_volume qos;
-  char service_type[SV_SERVICE_TYPE_MAX + 1];   /* as limits were applied */
-  /* Throttled requests of this volume take turns asking the scheduler:
-   * one waits in nbdkit_nanosleep, the others on turn_cond.  Without this
-   * 128 queued requests would each wake every few hundred microseconds
-   * and burn the CPU their neighbours need. */
-  pthread_mutex_t turn_lock;
-  pthread_cond_t turn_cond;
-  bool turn_taken;
-  bool closing;         /* its last client left; being closed unlocked */
-};
-static struct shared_volume *volumes;
-static pthread_mutex_t volumes_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t volume_closed = PTHREAD_COND_INITIALIZER;
-
 struct handle {
-  struct shared_volume *sv;
+  struct sv_shared_volume *sv;
   bool readonly;
   bool tls;
   char peer[128];
@@ -92,54 +71,14 @@ sealvol_load (void)
   sv_set_error_handler (report_to_nbdkit);
 }
 
-/* VOLDIR/stats.json: the volume's counters, for "sealvol volume info". */
-static void
-publish_stats (struct shared_volume *sv)
-{
-  struct sv_qos_stats st;
-  char voldir[4096];
-
-  sv_qos_volume_stats (&sv->qos, &st);
-  snprintf (voldir, sizeof voldir, "%s/volumes/%s", tenant->dir, sv->name);
-  sv_qos_write_stats (voldir, sv->service_type, &st,
-                      sv_volume_auth_failures (sv->vol));
-}
-
-/* Publish the last counts, seen after the clients left, and close the
- * volume, which flushes it: as long as writing back its dirty data. */
-static void
-close_shared_volume (struct shared_volume *sv)
-{
-  publish_stats (sv);
-  sv_volume_close (sv->vol);
-  sv->vol = NULL;
-}
-
-static void
-free_shared_volume (struct shared_volume *sv)
-{
-  if (sv->vol)
-    close_shared_volume (sv);
-  sv_qos_volume_destroy (&sv->qos);
-  pthread_cond_destroy (&sv->turn_cond);
-  pthread_mutex_destroy (&sv->turn_lock);
-  free (sv);
-}
-
 static void flush_refusals (void);
 
 static void
 sealvol_unload (void)
 {
-  while (volumes) {
-    struct shared_volume *next = volumes->next;
-    free_shared_volume (volumes);
-    volumes = next;
-  }
-  if (tenant) {
+  sv_registry_free (registry);           /* closes what is still open */
+  if (tenant)
     flush_refusals ();
-    sv_qos_runtime_destroy (&qos);
-  }
   sv_tenant_free (tenant);
   sv_metamap_uninstall_guard ();        /* its handler is in this library */
 }
@@ -298,6 +237,13 @@ sealvol_get_ready (void)
   return 0;
 }
 
+/* The registry's sleep: returns early (-1) when the server shuts down. */
+static int
+nap (uint64_t ns)
+{
+  return nbdkit_nanosleep (ns / 1000000000, ns % 1000000000);
+}
+
 /* The tenant and its key are loaded here, after nbdkit -u has switched to
  * the serving user, so the key file's owner is checked against that user;
  * a missing, unreadable or wrong key stops the server before it serves. */
@@ -305,8 +251,11 @@ static int
 sealvol_after_fork (void)
 {
   tenant = sv_tenant_open (root, tenant_name);
-  if (tenant == NULL || load_tenant_key () == -1
-      || sv_qos_runtime_init (&qos, root, tenant->dir) == -1)
+  if (tenant == NULL || load_tenant_key () == -1)
+    return -1;
+  registry = sv_registry_new (root, tenant, meta_open_flag | direct_open_flag,
+                              io_name, nap);
+  if (registry == NULL)
     return -1;
   return 0;
 }
@@ -476,169 +425,12 @@ sealvol_list_exports (int readonly, int is_tls, struct nbdkit_exports *exports)
   return r;
 }
 
-/* ---- QoS ---- */
-
-/* Give sv the limits of the service type in its superblock now. */
-static void
-apply_limits (struct shared_volume *sv, uint64_t now, bool first)
-{
-  char type[SV_SERVICE_TYPE_MAX + 1];
-  struct sv_qos_limits lim;
-  bool known;
-
-  sv_volume_service_type (sv->vol, type);
-  sv_qos_runtime_limits (&qos, type, &lim, &known);
-  if (!known && (first || strcmp (type, sv->service_type) != 0))
-    nbdkit_error ("warning: volume %s: service type '%s' is not in "
-                  "service-types.conf; serving it without limits",
-                  sv->name, type);
-  if (first)
-    sv_qos_volume_init (&sv->qos, &qos.tenant, &lim, now);
-  else
-    sv_qos_volume_set_limits (&sv->qos, &lim, now);
-  memcpy (sv->service_type, type, sizeof type);
-}
-
-/* Once a second: pick up edited service types and caps, service types
- * changed by "sealvol volume set-service-type", and publish statistics. */
-static void
-refresh_volumes (uint64_t now)
-{
-  int turn = sv_qos_runtime_poll (&qos, now);
-
-  if (turn == -1)
-    return;
-  pthread_mutex_lock (&volumes_lock);
-  for (struct shared_volume *sv = volumes; sv; sv = sv->next) {
-    char type[SV_SERVICE_TYPE_MAX + 1];
-    if (sv->closing)
-      continue;
-    sv_volume_refresh (sv->vol);
-    sv_volume_service_type (sv->vol, type);
-    if (turn == 1 || strcmp (type, sv->service_type) != 0)
-      apply_limits (sv, now, false);
-    publish_stats (sv);
-  }
-  pthread_mutex_unlock (&volumes_lock);
-}
-
-static void
-take_turn (struct shared_volume *sv)
-{
-  pthread_mutex_lock (&sv->turn_lock);
-  while (sv->turn_taken)
-    pthread_cond_wait (&sv->turn_cond, &sv->turn_lock);
-  sv->turn_taken = true;
-  pthread_mutex_unlock (&sv->turn_lock);
-}
-
-static void
-pass_turn (struct shared_volume *sv)
-{
-  pthread_mutex_lock (&sv->turn_lock);
-  sv->turn_taken = false;
-  pthread_cond_signal (&sv->turn_cond);
-  pthread_mutex_unlock (&sv->turn_lock);
-}
-
 /* Wait until the volume's limits, and its tenant's cap, admit the
- * request.  An unthrottled request costs one call; a throttled one waits
- * for its volume's turn, then sleeps outside every lock (nbdkit_nanosleep
- * returns early when the server shuts down). */
+ * request (qos=false: never). */
 static int
-throttle (struct shared_volume *sv, enum sv_qos_op op, uint64_t len)
+throttle (struct sv_shared_volume *sv, enum sv_qos_op op, uint64_t len)
 {
-  uint64_t now, wait;
-  int r = 0;
-
-  if (!qos_enabled)
-    return 0;
-  now = sv_monotonic_ns ();
-  refresh_volumes (now);
-  if ((wait = sv_qos_admit (&sv->qos, op, len, now)) == 0)
-    return 0;
-  take_turn (sv);
-  do {
-    if (nbdkit_nanosleep (wait / 1000000000, wait % 1000000000) == -1) {
-      r = -1;
-      break;
-    }
-    now = sv_monotonic_ns ();
-  } while ((wait = sv_qos_admit (&sv->qos, op, len, now)) != 0);
-  pass_turn (sv);
-  return r;
-}
-
-static struct shared_volume *
-acquire_volume (const char *name)
-{
-  struct shared_volume *sv;
-
-  pthread_mutex_lock (&volumes_lock);
-  for (;;) {
-    for (sv = volumes; sv; sv = sv->next)
-      if (strcmp (sv->name, name) == 0)
-        break;
-    /* Being closed: it still holds the volume's lock, so a second open
-     * would be refused.  Wait for the close, then open it again. */
-    if (sv == NULL || !sv->closing)
-      break;
-    pthread_cond_wait (&volume_closed, &volumes_lock);
-  }
-  /* Shared with older connections: if "sealvol volume resize" grew it
-   * since, this connection gets the new size (nbdkit asks once, after
-   * open; the older ones keep theirs). */
-  if (sv)
-    sv_volume_refresh (sv->vol);
-  else if ((sv = calloc (1, sizeof *sv)) != NULL) {
-    sv->vol = sv_volume_open (tenant, name,
-                              meta_open_flag | direct_open_flag,
-                              sv_io_new (io_name));
-    if (sv->vol == NULL) {
-      free (sv);
-      sv = NULL;
-    }
-    else {
-      strcpy (sv->name, name);
-      pthread_mutex_init (&sv->turn_lock, NULL);
-      pthread_cond_init (&sv->turn_cond, NULL);
-      apply_limits (sv, sv_monotonic_ns (), true);
-      sv->next = volumes;
-      volumes = sv;
-    }
-  }
-  if (sv)
-    sv->refs++;
-  pthread_mutex_unlock (&volumes_lock);
-  return sv;
-}
-
-/* The last client's close flushes the volume, seconds after a bulk copy:
- * that runs outside volumes_lock, so clients of other volumes never wait
- * for it; the entry stays listed, marked closing, so that a client of this
- * volume waits in acquire_volume instead of opening a second copy. */
-static void
-release_volume (struct shared_volume *sv)
-{
-  struct shared_volume **pp;
-
-  pthread_mutex_lock (&volumes_lock);
-  if (--sv->refs > 0) {
-    pthread_mutex_unlock (&volumes_lock);
-    return;
-  }
-  sv->closing = true;
-  pthread_mutex_unlock (&volumes_lock);
-
-  close_shared_volume (sv);
-
-  pthread_mutex_lock (&volumes_lock);
-  for (pp = &volumes; *pp != sv; pp = &(*pp)->next)
-    ;
-  *pp = sv->next;
-  pthread_cond_broadcast (&volume_closed);
-  pthread_mutex_unlock (&volumes_lock);
-  free_shared_volume (sv);
+  return qos_enabled ? sv_registry_throttle (registry, sv, op, len) : 0;
 }
 
 static void *
@@ -667,7 +459,7 @@ sealvol_open (int readonly)
     errno = EINVAL;
     return NULL;
   }
-  if ((h->sv = acquire_volume (name)) == NULL) {
+  if ((h->sv = sv_registry_acquire (registry, name)) == NULL) {
     refusal_logged (REFUSED_OPEN, name, h->peer, h->tls);
     free (h);
     return NULL;
@@ -681,13 +473,14 @@ sealvol_close (void *handle)
 {
   struct handle *h = handle;
 
-  audit_connection ("connection-close", h->sv->name, h->peer, h->tls, NULL);
-  release_volume (h->sv);
+  audit_connection ("connection-close", sv_shared_volume_name (h->sv), h->peer,
+                    h->tls, NULL);
+  sv_registry_release (registry, h->sv);
   free (h);
 }
 
 #define SV(handle) (((struct handle *) (handle))->sv)
-#define VOL(handle) (SV (handle)->vol)
+#define VOL(handle) (sv_shared_volume_vol (SV (handle)))
 
 static int64_t
 sealvol_get_size (void *handle)
@@ -707,7 +500,8 @@ sealvol_export_description (void *handle)
   sodium_bin2hex (tenant_id, sizeof tenant_id, sb->tenant_id, SV_ID_LEN);
   sodium_bin2hex (volume_id, sizeof volume_id, sb->volume_id, SV_ID_LEN);
   return nbdkit_printf_intern ("sealvol volume %s/%s id %s:%s", tenant_name,
-                               SV (handle)->name, tenant_id, volume_id);
+                               sv_shared_volume_name (SV (handle)),
+                               tenant_id, volume_id);
 }
 
 static int

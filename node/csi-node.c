@@ -24,25 +24,6 @@
 #include "node-attach.h"
 #include "node-util.h"
 
-/* ---- paths ---- */
-
-grpc_status_code
-request_path (const char *value, const char *field, bool must_resolve,
-              char *out, size_t len, struct csi_status *st)
-{
-  char clean[PATH_MAX];
-
-  if (require_path (value, field, clean, sizeof clean, st) != GRPC_STATUS_OK)
-    return st->code;
-  if (canonical_path (clean, out, len) == 0)
-    return GRPC_STATUS_OK;
-  if (must_resolve)
-    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
-                     "the directory holding %s does not exist", field);
-  snprintf (out, len, "%s", clean);     /* nothing can be there: only look it up */
-  return GRPC_STATUS_OK;
-}
-
 /* ---- the volume's private directory ---- */
 
 /* The secrets, as the files libnbd and nbd-client read, in a directory

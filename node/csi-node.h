@@ -23,13 +23,6 @@ grpc_status_code node_get_volume_stats (struct csi_call *, const ProtobufCMessag
 grpc_status_code node_expand (struct csi_call *, const ProtobufCMessage *,
                               ProtobufCMessage *, struct csi_status *);
 
-/* A path field of a request, checked and in the spelling the mount table
- * uses (parent resolved).  If MUST_RESOLVE is false and the parent does
- * not exist, the clean form is used: the path is only looked up. */
-grpc_status_code request_path (const char *value, const char *field,
-                               bool must_resolve, char *out, size_t len,
-                               struct csi_status *st);
-
 /* Undo one publication (not its record). */
 grpc_status_code unpublish (struct publication *p, struct csi_status *st);
 

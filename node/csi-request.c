@@ -1,10 +1,13 @@
 /* Checking what a CSI request asks for, before anything is done: the
- * pure part of the Node service, which the fuzz target drives too.
+ * pure part of the Node service, which the fuzz target drives too (a
+ * path's parent directory is only looked up, by request_path).
  * Every string a request carries is bounded and checked against a fixed
  * character set before it reaches a URI, a path or a command line. */
 #include <config.h>
 
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +72,51 @@ require_path (const char *value, const char *field, char *out, size_t len,
   if (used == 0)
     return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "%s must not be /", field);
   out[used] = '\0';
+  return GRPC_STATUS_OK;
+}
+
+/* PATH (absolute, lexically clean) with its parent directory resolved:
+ * the spelling the mount table uses.  -1 with errno if the parent does
+ * not exist. */
+static int
+canonical_path (const char *path, char *out, size_t len)
+{
+  const char *slash = strrchr (path, '/');
+  char parent[PATH_MAX], *real;
+  int r;
+
+  if (slash == NULL || (size_t) (slash - path) >= sizeof parent) {
+    errno = EINVAL;
+    return -1;
+  }
+  memcpy (parent, path, (size_t) (slash - path));
+  parent[slash - path] = '\0';
+  real = realpath (parent[0] ? parent : "/", NULL);
+  if (real == NULL)
+    return -1;
+  r = snprintf (out, len, "%s/%s", strcmp (real, "/") == 0 ? "" : real, slash + 1);
+  free (real);
+  if (r < 0 || (size_t) r >= len) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return 0;
+}
+
+grpc_status_code
+request_path (const char *value, const char *field, bool must_resolve,
+              char *out, size_t len, struct csi_status *st)
+{
+  char clean[PATH_MAX];
+
+  if (require_path (value, field, clean, sizeof clean, st) != GRPC_STATUS_OK)
+    return st->code;
+  if (canonical_path (clean, out, len) == 0)
+    return GRPC_STATUS_OK;
+  if (must_resolve)
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
+                     "the directory holding %s does not exist", field);
+  snprintf (out, len, "%s", clean);     /* nothing can be there: only look it up */
   return GRPC_STATUS_OK;
 }
 

@@ -20,6 +20,12 @@ grpc_status_code require_field (const char *value, const char *field,
  * OUT. */
 grpc_status_code require_path (const char *value, const char *field,
                                char *out, size_t len, struct csi_status *st);
+/* A path field of a request, checked and in the spelling the mount table
+ * uses (parent resolved).  If MUST_RESOLVE is false and the parent does
+ * not exist, the clean form is used: the path is only looked up. */
+grpc_status_code request_path (const char *value, const char *field,
+                               bool must_resolve, char *out, size_t len,
+                               struct csi_status *st);
 
 /* What a VolumeCapability asks for, and a fingerprint to compare two of
  * them (mount flags included: they are compared, never printed). */

@@ -234,28 +234,3 @@ remove_tree (const char *dir)
     return 0;
   return nftw (dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
-
-int
-canonical_path (const char *path, char *out, size_t len)
-{
-  const char *slash = strrchr (path, '/');
-  char parent[PATH_MAX], *real;
-  int r;
-
-  if (slash == NULL || (size_t) (slash - path) >= sizeof parent) {
-    errno = EINVAL;
-    return -1;
-  }
-  memcpy (parent, path, (size_t) (slash - path));
-  parent[slash - path] = '\0';
-  real = realpath (parent[0] ? parent : "/", NULL);
-  if (real == NULL)
-    return -1;
-  r = snprintf (out, len, "%s/%s", strcmp (real, "/") == 0 ? "" : real, slash + 1);
-  free (real);
-  if (r < 0 || (size_t) r >= len) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  return 0;
-}

@@ -34,11 +34,6 @@ int unmount_if_mounted (const char *path);
 /* Remove DIR and everything in it; 0 if it is gone. */
 int remove_tree (const char *dir);
 
-/* PATH (absolute, lexically clean) with its parent directory resolved:
- * the spelling the mount table uses.  -1 with errno if the parent does
- * not exist. */
-int canonical_path (const char *path, char *out, size_t len);
-
 /* Wait up to MS milliseconds for COND (polled every 50 ms). */
 #define WAIT_UNTIL(cond, ms)                                    \
   ({ int waited_ = 0;                                           \

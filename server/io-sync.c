@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -61,15 +60,4 @@ sv_io_sync_new (void)
     io->free = sync_free;
   }
   return io;
-}
-
-struct sv_io_engine *
-sv_io_new (const char *name)
-{
-  if (strcmp (name, "sync") == 0)
-    return sv_io_fault_wrap (sv_io_sync_new ());
-  if (strcmp (name, "uring") == 0)
-    return sv_io_fault_wrap (sv_io_uring_new ());
-  errno = ENOTSUP;
-  return NULL;
 }

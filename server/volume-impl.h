@@ -79,4 +79,8 @@ int sv_volume_erase_rekey_leftover (const struct sv_tenant *t,
  * high-water mark ahead of use.  -1 with errno = ENOSPC past the limit. */
 int sv_volume_reserve_writes (struct sv_volume *vol, uint64_t n);
 
+/* Log a failed I/O step once; -1 with the errno the client sees (EIO
+ * for an authentication failure, which was logged with its block). */
+int sv_volume_io_error (struct sv_volume *vol, const char *what);
+
 #endif

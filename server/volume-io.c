@@ -306,19 +306,6 @@ read_span (struct sv_volume *vol, const struct span *s, uint8_t **ct,
   return vol->io->submit (vol->io, req, n, false);
 }
 
-/* Report a failed step once and turn it into the errno the client sees.
- * An authentication failure was already logged with its block number. */
-static int
-io_error (struct sv_volume *vol, const char *what)
-{
-  int e = errno;
-
-  if (e != EILSEQ)
-    sv_error ("volume %s/%s: %s: %m", vol->tenant, vol->name, what);
-  errno = e == EILSEQ ? EIO : e;
-  return -1;
-}
-
 static int
 read_via_engine (struct sv_volume *vol, int fd, void *buf, size_t len,
                  uint64_t off)
@@ -346,7 +333,7 @@ sv_volume_read (struct sv_volume *vol, void *buf, uint32_t count,
   sv_range_lock (&vol->locks, &held, s.first, s.last, false);
   if (read_span (vol, &s, &ct, &meta) == -1) {
     sv_range_unlock (&held);
-    return io_error (vol, "read");
+    return sv_volume_io_error (vol, "read");
   }
   for (uint64_t i = 0; i < s.n; i++) {
     uint64_t b = s.first + i;
@@ -595,17 +582,17 @@ write_locked (struct sv_volume *vol, struct span *s, const void *buf,
     meta = sv_scratch (SV_SCRATCH_META,
                        (last_page (s) - first_page (s) + 1) * SV_META_PAGE);
     if (meta == NULL || load_meta_pages (vol, s, meta) == -1)
-      return io_error (vol, "read metadata");
+      return sv_volume_io_error (vol, "read metadata");
   }
   if (!s->aligned
       && (plain = merge_partial (vol, s, buf, count, meta, known)) == NULL)
-    return io_error (vol, "read for partial write");
+    return sv_volume_io_error (vol, "read for partial write");
   if (sv_volume_reserve_writes (vol, s->n) == -1)
     return -1;
   if (seal_span (vol, s, plain, ct, meta, known) == -1)
-    return io_error (vol, "encrypt");
+    return sv_volume_io_error (vol, "encrypt");
   if (write_span (vol, s, ct, meta, fua) == -1)
-    return io_error (vol, "write");
+    return sv_volume_io_error (vol, "write");
   return 0;
 }
 
@@ -628,24 +615,6 @@ sv_volume_write (struct sv_volume *vol, const void *buf, uint32_t count,
   r = write_locked (vol, &s, buf, count, fua);
   sv_range_unlock (&held);
   return r;
-}
-
-int
-sv_volume_flush (struct sv_volume *vol)
-{
-  struct sv_io_req req[2];
-  size_t n = 0;
-
-  if (vol->aead)
-    req[n++] = (struct sv_io_req) { .op = SV_IO_FDATASYNC, .fd = vol->meta_fd };
-  req[n++] = (struct sv_io_req) { .op = SV_IO_FDATASYNC, .fd = vol->data_fd };
-  if (vol->io->submit (vol->io, req, n, true) == -1) {
-    /* Sticky: Linux reports a writeback error to one fdatasync only, so
-     * a later flush could "succeed" over writes that were lost. */
-    atomic_store (&vol->sync_failed, true);
-    return io_error (vol, "flush");
-  }
-  return 0;
 }
 
 /* ---- zero and trim ---- */
@@ -744,7 +713,7 @@ sv_volume_zero (struct sv_volume *vol, uint32_t count, uint64_t offset,
   else if (zero_partial (vol, offset, first_full * BS - offset) == -1
            || zero_whole_blocks (vol, first_full, end_full, may_punch) == -1
            || zero_partial (vol, end_full * BS, end - end_full * BS) == -1)
-    return io_error (vol, "zero");
+    return sv_volume_io_error (vol, "zero");
   return fua ? sv_volume_flush (vol) : 0;
 }
 
@@ -885,7 +854,7 @@ sv_volume_extents (struct sv_volume *vol, uint32_t count, uint64_t offset,
     return -1;
   r = vol->aead ? extents_aead (vol, &run) : extents_xts (vol, &run);
   if (r == -1)
-    return io_error (vol, "extents");
+    return sv_volume_io_error (vol, "extents");
   return run.open ? run_flush (&run) : 0;
 }
 
@@ -906,7 +875,7 @@ verify_chunk (struct sv_volume *vol, uint64_t first, uint64_t n,
   sv_range_lock (&vol->locks, &held, s.first, s.last, false);
   if (read_span (vol, &s, &ct, &meta) == -1) {
     sv_range_unlock (&held);
-    return io_error (vol, "verify");
+    return sv_volume_io_error (vol, "verify");
   }
   for (uint64_t i = 0; i < n; i++)
     if (decrypt_aead_block (vol, first + i, ct + i * BS, out,
@@ -935,7 +904,7 @@ sv_volume_verify (struct sv_volume *vol, sv_bad_block_fn fn, void *opaque)
     if (d == -1 && errno == ENXIO)
       break;
     if (d == -1)
-      return io_error (vol, "verify");
+      return sv_volume_io_error (vol, "verify");
     if ((uint64_t) d > sv_meta_offset (b)) {
       uint64_t next = (uint64_t) d / SV_META_PAGE * SV_PAIRS_PER_PAGE;
       b = next > b ? next : b + 1;

@@ -658,6 +658,37 @@ sv_volume_open_in (const struct sv_tenant *t, const char *name,
   return NULL;
 }
 
+/* Report a failed step once and turn it into the errno the client sees.
+ * An authentication failure was already logged with its block number. */
+int
+sv_volume_io_error (struct sv_volume *vol, const char *what)
+{
+  int e = errno;
+
+  if (e != EILSEQ)
+    sv_error ("volume %s/%s: %s: %m", vol->tenant, vol->name, what);
+  errno = e == EILSEQ ? EIO : e;
+  return -1;
+}
+
+int
+sv_volume_flush (struct sv_volume *vol)
+{
+  struct sv_io_req req[2];
+  size_t n = 0;
+
+  if (vol->aead)
+    req[n++] = (struct sv_io_req) { .op = SV_IO_FDATASYNC, .fd = vol->meta_fd };
+  req[n++] = (struct sv_io_req) { .op = SV_IO_FDATASYNC, .fd = vol->data_fd };
+  if (vol->io->submit (vol->io, req, n, true) == -1) {
+    /* Sticky: Linux reports a writeback error to one fdatasync only, so
+     * a later flush could "succeed" over writes that were lost. */
+    atomic_store (&vol->sync_failed, true);
+    return sv_volume_io_error (vol, "flush");
+  }
+  return 0;
+}
+
 int
 sv_volume_close (struct sv_volume *vol)
 {
