@@ -77,7 +77,11 @@ start_server () {
 }
 
 # Stop the server started by start_server (SIGTERM, or the given signal).
+# On SIGTERM nbdkit waits for every client to leave, so the clients
+# nbd_write_and_hold holds open leave first; any other signal kills the
+# server under them.
 stop_server () {
+    [ "${1:-TERM}" = TERM ] && release_held
     kill "-${1:-TERM}" "$NBDKIT_PID" 2>/dev/null || true
     wait "$NBDKIT_PID" 2>/dev/null || true
 }
@@ -133,18 +137,22 @@ PYEOF
 
 # Write FILE's bytes at OFF and keep the connection (and so the volume)
 # open, so that killing the server afterwards is a crash in mid-session.
-# Returns once the write was acknowledged; the client is killed at exit.
+# Returns once the write was acknowledged.  The client holds on until
+# release_held (or stop_server with SIGTERM) ends it, or at exit.
+HELD=()
 nbd_write_and_hold () {
     rm -f "$TMP/held"
     $PY - "$1" "$2" "$3" "$TMP/held" <<'PYEOF' &
-import sys, time, nbd
+import signal, sys, nbd
 uri, off, path, marker = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 h = nbd.NBD(); h.connect_uri(uri)
 h.pwrite(open(path, "rb").read(), off)
 open(marker, "w").close()
-time.sleep(60)
+signal.alarm(600)           # an orphan ends by itself
+signal.pause()              # SIGTERM (release_held) ends it
 PYEOF
     local client=$!
+    HELD+=("$client")
     cleanup_fn "kill $client 2>/dev/null"
     for _ in $(seq 100); do
         [ -e "$TMP/held" ] && return 0
@@ -152,6 +160,16 @@ PYEOF
         sleep 0.1
     done
     fail "write was not acknowledged"
+}
+
+# Close the connections nbd_write_and_hold holds (the clients exit).
+release_held () {
+    local pid
+    for pid in "${HELD[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    HELD=()
 }
 
 # certs ARGS...: scripts/sealvol-certs, quiet unless it fails.
