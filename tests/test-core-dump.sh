@@ -1,5 +1,5 @@
 #!/bin/bash
-# Scenario 14 and issue 7: the tenant key, the volume keys and the header
+# The tenant key, the volume keys and the header
 # MAC keys never reach nbdkit's command line or a core dump (they live in
 # sodium_malloc memory, mlocked and MADV_DONTDUMP), nor any log or audit
 # line.  A core is forced with SIGABRT while volumes are open.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Scenario 16: EIO and ENOSPC injected into data writes, metadata writes
+# EIO and ENOSPC injected into data writes, metadata writes
 # and flushes, and short data writes (test builds: io-fault.c).  The
 # client gets the error; once the fault clears, every block of the failed
 # write reads as its old or its new content (never EIO, so no metadata was

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Integrity scenarios 1, 2, 3, 4, 7 and 8 of test-scenarios.md, against the
-# backing files described in docs/format.md.
+# Integrity, against the backing files described in docs/format.md.
+# The cases, numbered for the rest of this file:
 #
 #   1  flipped ciphertext byte      -> EIO on that block only, logged,
 #                                      reported by verify, healed by rewrite
@@ -118,7 +118,7 @@ fresh_server () {
 }
 
 # ---- the volumes ----
-# Tamper table for scenarios 1-4: "VOL BLOCK" per line, VOL without the
+# Tamper table for cases 1-4: "VOL BLOCK" per line, VOL without the
 # cipher prefix.  Byte offsets follow docs/format.md.
 AEAD_CASES="data 41
 tag 42

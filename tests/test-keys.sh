@@ -1,5 +1,5 @@
 #!/bin/bash
-# Key lifecycle (scenarios 10, 11, 13): crypto-erase on delete, tenant key
+# Key lifecycle: crypto-erase on delete, tenant key
 # rotation, the per-key write limit; and crash safety of delete and
 # rotate-key, killed at every step (crash points need --enable-test-hooks).
 source "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
@@ -26,7 +26,7 @@ hooks_built () {
 }
 head -c 1M /dev/urandom > "$TMP/data"
 
-# ---- scenario 10: delete is a crypto-erase ----
+# ---- delete is a crypto-erase ----
 sv tenant create acme >/dev/null
 sv volume create acme/gone --size 1M >/dev/null
 fill acme gone "$TMP/data"
@@ -51,7 +51,7 @@ stop_server
 sv volume verify acme/gone >/dev/null && fail "old data verified after delete"
 echo "delete: key gone, data undecryptable"
 
-# ---- scenario 11: rotate-key ----
+# ---- rotate-key ----
 for c in $CIPHERS; do sv volume create "acme/r-$c" --size 1M --cipher "$c" >/dev/null; fill acme "r-$c" "$TMP/data"; done
 cp "$ROOT/acme/tenant.key" "$TMP/old.key"
 cp "$(voldir acme r-aes-256-gcm)/superblock" "$TMP/old-superblock"
@@ -92,7 +92,7 @@ printf '%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$TMP/l
 expect_fail 1 "would exceed" sv tenant create longcmd --kek-command "cat $TMP/long.key #$(printf 'x%.0s' $(seq 200))"
 [ ! -e "$ROOT/longcmd" ] || fail "a refused tenant create left a directory"
 
-# ---- scenario 13: the per-key write limit ----
+# ---- the per-key write limit ----
 sv volume create acme/lim --size 1M --write-limit 64 >/dev/null
 head -c 256K /dev/urandom > "$TMP/first"
 start_server acme io=$IO
