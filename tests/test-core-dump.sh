@@ -9,7 +9,7 @@ requires $PY -c 'import nbd, nacl, cryptography'
     || { echo "SKIP: core_pattern is not 'core'"; exit 77; }
 
 sv tenant create acme >/dev/null
-for c in $CIPHERS; do sv volume create "acme/$c" --size 1M --cipher "$c" >/dev/null; done
+cipher_volumes acme/ 1M
 head -c 1M /dev/urandom > "$TMP/data"
 
 mkdir "$TMP/cwd"

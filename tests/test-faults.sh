@@ -10,7 +10,7 @@ requires $PY -c 'import nbd'
 export SEALVOL_FAULT_FILE=$TMP/fault
 : > "$SEALVOL_FAULT_FILE"
 sv tenant create acme >/dev/null
-for c in $CIPHERS; do sv volume create "acme/$c" --size 2M --cipher "$c" >/dev/null; done
+cipher_volumes acme/ 2M
 # The hooks sit in the I/O engine, so metadata must go through it as
 # pwrite: faults of stores through the mapping are test-metamap.sh's.
 start_server acme io=$IO meta-io=write

@@ -65,7 +65,7 @@ expect_eio () {
     if nbd_read_to "$(uri "$1")" "$2" "$3" "$TMP/got" 2>"$TMP/rerr"; then
         fail "$1: read of $3 bytes at $2 succeeded, expected EIO"
     fi
-    grep -q "read failed:.*Input/output error" "$TMP/rerr" ||
+    grep -q "nbd_pread: .*Input/output error" "$TMP/rerr" ||
         fail "$1: read at $2 failed, but not with EIO: $(cat "$TMP/rerr")"
     [ ! -e "$TMP/got" ] || fail "$1: failed read produced data"
 }
