@@ -106,7 +106,9 @@ echo "break 1: key-source settings the serving user could write are refused"
 sv tenant create d >/dev/null
 sv volume create d/v --size 1M >/dev/null
 chown -R "$SERVING:" "$ROOT/d"
-sv tenant serve d --unix "$TMP/d.sock" --user "$SERVING" --foreground 2>"$TMP/d.log" &
+# Not through sv (a function): in the background that would be a subshell,
+# and $! its pid, not the one the CLI execs nbdkit in.
+"$SEALVOL" --root "$ROOT" tenant serve d --unix "$TMP/d.sock" --user "$SERVING" --foreground 2>"$TMP/d.log" &
 serve_pid=$!
 cleanup_fn "kill $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null"
 for _ in $(seq 50); do [ -S "$TMP/d.sock" ] && break; sleep 0.1; done
