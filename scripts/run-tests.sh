@@ -4,19 +4,23 @@
 # per-test results and ends with one line "N passed, N failed[, N skipped]".
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# This run's logs, in a directory of its own so that two runs never
+# overwrite each other's.
+LOGS=$(mktemp -d /tmp/sealvol-run.XXXXXX)
+echo "logs in $LOGS"
 
 if [ "$(id -u)" = 0 ] && [ "${SEALVOL_SKIP_DEPS:-}" != 1 ]; then
-    bash scripts/install-deps.sh >/tmp/sealvol-deps.log 2>&1 \
-        || { tail -30 /tmp/sealvol-deps.log; echo "0 passed, 1 failed"; exit 1; }
+    bash scripts/install-deps.sh >"$LOGS/deps.log" 2>&1 \
+        || { tail -30 "$LOGS/deps.log"; echo "0 passed, 1 failed"; exit 1; }
 fi
 
 { ./autogen.sh && ./configure --enable-gcc-warnings --enable-test-hooks && make -j"$(nproc)"; } \
-    >/tmp/sealvol-build.log 2>&1 \
-    || { tail -40 /tmp/sealvol-build.log; echo "0 passed, 1 failed"; exit 1; }
+    >"$LOGS/build.log" 2>&1 \
+    || { tail -40 "$LOGS/build.log"; echo "0 passed, 1 failed"; exit 1; }
 
-make -j2 check >/tmp/sealvol-check.log 2>&1
+make -j2 check >"$LOGS/check.log" 2>&1
 status=$?
-grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' /tmp/sealvol-check.log || true
+grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' "$LOGS/check.log" || true
 if [ $status -ne 0 ]; then
     for log in tests/*.log; do
         if grep -qE '^:test-result: (FAIL|ERROR)' "${log%.log}.trs" 2>/dev/null; then
@@ -25,7 +29,7 @@ if [ $status -ne 0 ]; then
     done
 fi
 # The C unit tests under valgrind's memcheck.
-make check-valgrind 2>&1 | grep -E '^(PASS|FAIL):' | tee -a /tmp/sealvol-check.log
+make check-valgrind 2>&1 | grep -E '^(PASS|FAIL):' | tee -a "$LOGS/check.log"
 
 # The same suite again under AddressSanitizer and UBSan, in its own build
 # tree.  nbdkit is not instrumented, so the runtime is preloaded into every
@@ -34,12 +38,11 @@ if [ "${SEALVOL_NO_SANITIZERS:-}" != 1 ]; then
     # A copy of the sources: autotools refuse a second build of a
     # configured source tree.
     rm -rf build-asan && mkdir build-asan
-    rm -f /tmp/sealvol-asan-check.log   # never count an earlier run's results
     git ls-files -co --exclude-standard | tar -cf - -T - | tar -xf - -C build-asan
     if (cd build-asan && ./autogen.sh && ./configure --enable-gcc-warnings \
             --enable-test-hooks --enable-sanitizers=address,undefined \
             && make -j"$(nproc)") \
-            >/tmp/sealvol-asan-build.log 2>&1; then
+            >"$LOGS/asan-build.log" 2>&1; then
         # Only nbdkit gets the runtime preloaded (qemu-img's coroutines
         # and ASan do not mix): a wrapper first on PATH, with the shim of
         # tests/sanitizer-shim.c against a deadlock at exit.
@@ -52,24 +55,24 @@ if [ "${SEALVOL_NO_SANITIZERS:-}" != 1 ]; then
         (cd build-asan && PATH=$PWD/asan-bin:$PATH \
          ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
          UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-         CRASH_ROUNDS=3 make -j2 check) >/tmp/sealvol-asan-check.log 2>&1
+         CRASH_ROUNDS=3 make -j2 check) >"$LOGS/asan-check.log" 2>&1
         asan=$?
-        sed -n 's/^\(PASS\|FAIL\|SKIP\|ERROR\|XPASS\):/asan+ubsan \1:/p' /tmp/sealvol-asan-check.log
+        sed -n 's/^\(PASS\|FAIL\|SKIP\|ERROR\|XPASS\):/asan+ubsan \1:/p' "$LOGS/asan-check.log"
         [ $asan = 0 ] || { echo "asan+ubsan suite failed"; grep -A20 "ERROR: AddressSanitizer\|runtime error" build-asan/tests/*.log 2>/dev/null | head -40; }
     else
-        tail -30 /tmp/sealvol-asan-build.log
-        echo "FAIL: asan+ubsan build" | tee -a /tmp/sealvol-check.log
+        tail -30 "$LOGS/asan-build.log"
+        echo "FAIL: asan+ubsan build" | tee -a "$LOGS/check.log"
     fi
-    cat /tmp/sealvol-asan-check.log >> /tmp/sealvol-check.log 2>/dev/null
+    cat "$LOGS/asan-check.log" >> "$LOGS/check.log" 2>/dev/null
 fi
 
 # ThreadSanitizer: the plugin under parallel fio load on three volumes.
 if [ "${SEALVOL_NO_SANITIZERS:-}" != 1 ]; then
-    if bash scripts/tsan-fio.sh 20 >/tmp/sealvol-tsan.log 2>&1; then
-        echo "PASS: tsan-fio" | tee -a /tmp/sealvol-check.log
+    if bash scripts/tsan-fio.sh 20 >"$LOGS/tsan.log" 2>&1; then
+        echo "PASS: tsan-fio" | tee -a "$LOGS/check.log"
     else
-        tail -40 /tmp/sealvol-tsan.log
-        echo "FAIL: tsan-fio" | tee -a /tmp/sealvol-check.log
+        tail -40 "$LOGS/tsan.log"
+        echo "FAIL: tsan-fio" | tee -a "$LOGS/check.log"
     fi
 fi
 
@@ -79,19 +82,19 @@ fi
 if [ "${SEALVOL_NO_FUZZ:-}" != 1 ]; then
     fuzz=0
     env -u FUZZ_SECONDS -u FUZZ_SEED -u FUZZ_RUNS -u FUZZ_TARGETS -u FUZZ_BIN_DIR \
-        bash scripts/fuzz.sh >/tmp/sealvol-fuzz.log 2>&1 || fuzz=$?
-    sed -n 's/^\(PASS\|FAIL\) \(fuzz-[a-z-]*\)/\1: \2/p' /tmp/sealvol-fuzz.log \
-        | tee -a /tmp/sealvol-check.log
+        bash scripts/fuzz.sh >"$LOGS/fuzz.log" 2>&1 || fuzz=$?
+    sed -n 's/^\(PASS\|FAIL\) \(fuzz-[a-z-]*\)/\1: \2/p' "$LOGS/fuzz.log" \
+        | tee -a "$LOGS/check.log"
     if [ $fuzz != 0 ]; then
         # What failed, and the command that reproduces it.
-        grep -v '^PASS ' /tmp/sealvol-fuzz.log | tail -40
-        grep -q '^FAIL ' /tmp/sealvol-fuzz.log || echo "FAIL: fuzz" >> /tmp/sealvol-check.log
+        grep -v '^PASS ' "$LOGS/fuzz.log" | tail -40
+        grep -q '^FAIL ' "$LOGS/fuzz.log" || echo "FAIL: fuzz" >> "$LOGS/check.log"
     fi
 fi
 
-pass=$(grep -cE '^PASS:' /tmp/sealvol-check.log || true)
-fail=$(grep -cE '^(FAIL|ERROR|XPASS):' /tmp/sealvol-check.log || true)
-skip=$(grep -cE '^SKIP:' /tmp/sealvol-check.log || true)
+pass=$(grep -cE '^PASS:' "$LOGS/check.log" || true)
+fail=$(grep -cE '^(FAIL|ERROR|XPASS):' "$LOGS/check.log" || true)
+skip=$(grep -cE '^SKIP:' "$LOGS/check.log" || true)
 if [ "$status" -ne 0 ] && [ "$fail" = 0 ]; then fail=1; fi
 if [ "$skip" -gt 0 ]; then
     echo "$pass passed, $fail failed, $skip skipped"

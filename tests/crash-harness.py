@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Crash harness (scenario 15): writers stamp each block with (volume,
+"""Crash harness: writers stamp each block with (volume,
 block, generation); the nbdkit server is SIGKILLed at random moments,
 restarted, and every block verified.
 

@@ -1,14 +1,14 @@
 #!/usr/bin/python3
-# The checks of tests/test-csi.sh and tests/test-csi-nbd.sh: a real gRPC
-# client (Debian's grpcio, stubs that the shell generates from
-# csi/csi.proto into $CSI_TEST_TMP/py) drives sealvol-csi-node as a CO
-# would, against live TLS storage servers (nbdkit + the sealvol plugin).
+# The checks of the CSI node plugin tests (tests/test-csi-*.sh, each a
+# run of tests/test-csi.sh): a real gRPC client (Debian's grpcio, stubs
+# that the shell generates from csi/csi.proto into $CSI_TEST_TMP/py)
+# drives sealvol-csi-node as a CO would, against live TLS storage servers
+# (nbdkit + the sealvol plugin).
 #
-#   csi_test.py full    everything (SEALVOL_CSI_ATTACH=fuse)
-#   csi_test.py nbd     identity, the mount and block lifecycles, secrets
-#                       (SEALVOL_CSI_ATTACH=nbd, kernel nbd-client)
-#   csi_test.py attacks identity and issue 14's attacks (fuse), for
-#                       tests/test-csi-attacks.sh
+#   csi_test.py GROUP...   identity, then each GROUP (see GROUPS below);
+#                          "full" is every group of the FUSE attach path,
+#                          "nbd" those of the kernel nbd-client path
+#                          (SEALVOL_CSI_ATTACH=nbd)
 #
 # One line per check; the first failure prints FAIL, the tail of the
 # plugin's log, and exits 1.  The shell passes everything in the
@@ -28,81 +28,103 @@
 #                         ca-cert.pem) server.psk wrong.psk
 #   CSI_TEST_NODE_ID      the plugin's SEALVOL_CSI_NODE_ID
 #   SEALVOL, SEALVOL_ROOT the CLI and the storage root (volume resize)
+#   CSI_TEST_ATTACH       fuse (sealvol-attach + loop) or nbd (nbd-client)
 #   CSI_TEST_TERM_TIMEOUT how long the plugin may take to exit on SIGTERM
 #                         (default 5 s)
 #
-# The checks, in order (full; nbd runs identity, lifecycle and block):
+# The groups, each run by the test named in brackets.  Every run starts
+# with identity and ends with finish.
 #   identity        GetPluginInfo name/version, plugin capabilities, Probe,
 #                   exactly the three node capabilities, node id; Controller,
 #                   GroupController and unknown methods are UNIMPLEMENTED; an
 #                   undecodable request is refused and the plugin lives on
-#   stage_errors    NOT_FOUND (no such export), UNAUTHENTICATED (rogue CA,
-#                   untrusted or no client certificate), UNAVAILABLE (closed
-#                   port), INVALID_ARGUMENT (no ca-cert/psk, bad psk, missing
+#   stage           [test-csi-stage] NOT_FOUND (no such export),
+#                   UNAUTHENTICATED (rogue CA, untrusted or no client
+#                   certificate), UNAVAILABLE (closed port),
+#                   INVALID_ARGUMENT (no ca-cert/psk, bad psk, missing
 #                   volume_context keys, btrfs9, relative path, no access
 #                   type, UNKNOWN mode), FAILED_PRECONDITION (multi-node
 #                   writer, blank volume reader-only); a volume id with ".."
 #                   escapes nothing; none of them leaves a mount, loop
-#                   device, attach program or state behind
-#   lifecycle       v1, ext4: stage/publish/unpublish/unstage each repeated,
+#                   device, attach program or state behind.  A PSK tenant
+#                   (wrong PSK: UNAUTHENTICATED), paths with a space and a
+#                   tab
+#   lifecycle       [test-csi-lifecycle, test-csi-nbd] v1, ext4:
+#                   stage/publish/unpublish/unstage each repeated,
 #                   mountinfo, state modes, FAILED_PRECONDITION and
 #                   ALREADY_EXISTS cases, files written, stats, full cleanup,
 #                   restage with files intact, read-only publish (EROFS),
-#                   reader-only stage
-#   missing_fields  csi-sanity's missing-field and unknown-volume checks
-#   xfs             fs_type xfs + noatime, ALREADY_EXISTS for ext4, no
-#                   reformat, restage without fs_type, online expansion
-#   block           block device at the target, 1 MiB written, read back
-#                   through the storage server and after a restage,
-#                   read-only publish, expansion
-#   psk             a PSK tenant (wrong PSK: UNAUTHENTICATED), paths with
-#                   a space and a tab
-#   expansion       OUT_OF_RANGE, idempotent; ext4 online growth
-#   plugin_restart  SIGTERM with a client connected, restart, carry on
-#   storage_restart nbdkit SIGKILLed and restarted under a writer
-#   review_checks   (full only) the review's findings, each check on its
-#                   own: a failure is recorded, what it made is undone (by
-#                   the plugin, else by hand), and the rest go on; the run
-#                   fails at the end with the list.  Numbered as the review:
-#                   11 a volume_id with a newline (all six Node calls), server
-#                      port 0 or 70000: INVALID_ARGUMENT
-#                   4  mount flags with ',', blanks, '/', a leading '-',
-#                      empty, over 4 KiB: INVALID_ARGUMENT, nothing left
-#                   1  unpublish leaves alone what the plugin did not make:
-#                      a regular file, a tmpfs mount point (volume never
-#                      staged), a directory never published (volume staged)
-#                   2  publish refuses a target of the wrong kind (mount on
-#                      a file or a symlink to a directory, block on a
-#                      directory) and leaves it as it was
-#                   8  sealvol-attach starts with no blocked signal (SIGHUP,
-#                      which it blocks itself, aside) and SIGTERM not
-#                      ignored; also from a plugin started with SIGTERM
-#                      ignored (in 7)
-#                   3  a read-only publish keeps nosuid,nodev,noexec
-#                   6  "<dir>/" and "<parent>//mount" are the same paths as
-#                      their plain forms: idempotent, everything undone
-#                   10 block publish at the same target, readonly flipped:
-#                      ALREADY_EXISTS
-#                   9  read-only block target unmounted behind the plugin's
-#                      back: unpublish and unstage OK, no loop device left
-#                      (9b: unstage with no unpublish)
-#                   5  a storage host that accepts and never answers:
-#                      UNAVAILABLE or DEADLINE_EXCEEDED within 40 s, Probe OK
-#                   7  a second plugin with SEALVOL_CSI_STATE_DIR a symlink
-#                      plus '/': a full lifecycle leaves nothing; a state
-#                      dir owned by uid 65534: exit 2, one line; CSI_ENDPOINT
-#                      a regular file: non-zero exit, the file kept
+#                   reader-only stage; with FUSE also csi-sanity's
+#                   missing-field and unknown-volume checks
+#   xfs             [test-csi-xfs] fs_type xfs + noatime, ALREADY_EXISTS for
+#                   ext4, no reformat, restage without fs_type, online
+#                   expansion
+#   block           [test-csi-block, test-csi-nbd] block device at the
+#                   target, 1 MiB written, read back through the storage
+#                   server and after a restage, read-only publish, expansion
+#   expand          [test-csi-expand] OUT_OF_RANGE, idempotent; ext4 online
+#                   growth
+#   restart         [test-csi-restart] the plugin: SIGTERM with a client
+#                   connected, restart, carry on; the storage server:
+#                   SIGKILLed and restarted under a writer
+#   targets         [test-csi-targets] isolated checks (below) of what the
+#                   plugin accepts and touches:
+#                   refuses_bad_ids_and_ports: a volume_id with a newline
+#                     (all six Node calls), server port 0 or 70000:
+#                     INVALID_ARGUMENT
+#                   refuses_unsafe_mount_flags: mount flags with ',',
+#                     blanks, '/', a leading '-', empty, over 4 KiB:
+#                     INVALID_ARGUMENT, nothing left
+#                   unpublish_leaves_foreign_targets: unpublish leaves
+#                     alone what the plugin did not make: a regular file,
+#                     a tmpfs mount point (volume never staged), a
+#                     directory never published (volume staged)
+#                   publish_refuses_wrong_target_kinds: publish refuses a
+#                     target of the wrong kind (mount on a file or a
+#                     symlink to a directory, block on a directory) and
+#                     leaves it as it was
+#                   non_canonical_paths: "<dir>/" and "<parent>//mount" are
+#                     the same paths as their plain forms: idempotent,
+#                     everything undone
+#                   block_publish_flips_and_lost_mounts: block publish at
+#                     the same target, readonly flipped: ALREADY_EXISTS; a
+#                     read-only block target unmounted behind the plugin's
+#                     back: unpublish and unstage OK, no loop device left
+#                     (also unstage with no unpublish)
+#   isolation       [test-csi-isolation] isolated checks of the plugin's
+#                   processes and set-up:
+#                   read_only_publish_and_attach_signals: a read-only
+#                     publish keeps nosuid,nodev,noexec; sealvol-attach
+#                     starts with no blocked signal (SIGHUP, which it
+#                     blocks itself, aside) and SIGTERM not ignored, also
+#                     from a plugin started with SIGTERM ignored
+#                   silent_storage_host: a storage host that accepts and
+#                     never answers: UNAVAILABLE or DEADLINE_EXCEEDED
+#                     within 40 s, Probe OK
+#                   state_dir_and_endpoint_setups: a second plugin with
+#                     SEALVOL_CSI_STATE_DIR a symlink plus '/': a full
+#                     lifecycle leaves nothing; a state dir owned by uid
+#                     65534: exit 2, one line; CSI_ENDPOINT a regular file:
+#                     non-zero exit, the file kept
+#   attacks         [test-csi-attacks] isolated checks of attacks on the
+#                   node plugin:
+#                   one_export_stages_once: v1 staged from 127.0.0.1:P,
+#                     then from localhost:P under another volume id:
+#                     FAILED_PRECONDITION or ALREADY_EXISTS, nothing more
+#                     attached or mounted; once the first is unstaged the
+#                     second stages; a server with no export description
+#                     (nbdkit memory): FAILED_PRECONDITION, nothing attached
+#                   no_setuid_or_devices: the staging mount and the
+#                     publishes (writable, read-only) are nosuid,nodev; a
+#                     setuid-root program on the volume, run by nobody
+#                     through each of them, prints euid 65534; a device
+#                     node there cannot be opened (EACCES); a block
+#                     publish is nosuid
 #   finish          nothing left; no secret in any log or state file
-# attacks runs identity, then issue 14's breaks, each as a review check:
-#   14.2  v1 staged from 127.0.0.1:P, then from localhost:P under another
-#         volume id: FAILED_PRECONDITION or ALREADY_EXISTS, nothing more
-#         attached or mounted; once the first is unstaged the second stages;
-#         a server with no export description (nbdkit memory):
-#         FAILED_PRECONDITION, nothing attached
-#   14.6  the staging mount and the publishes (writable, read-only) are
-#         nosuid,nodev; a setuid-root program on the volume, run by
-#         nobody through each of them, prints euid 65534; a device node
-#         there cannot be opened (EACCES); a block publish is nosuid
+#
+# An isolated check runs on its own: a failure is recorded, what it made
+# is undone (by the plugin, else by hand), and the rest go on; the run
+# fails at the end with the list.
 import errno
 import hashlib
 import os
@@ -116,7 +138,7 @@ import threading
 import time
 
 E = os.environ
-MODE = sys.argv[1] if len(sys.argv) > 1 else "full"
+ATTACH = E.get("CSI_TEST_ATTACH", "fuse")
 TMP = E["CSI_TEST_TMP"]
 STATE = E["CSI_TEST_STATE"]
 LOG = E["CSI_TEST_LOG"]
@@ -893,11 +915,11 @@ def lifecycle():
     now = footprint()
     check(now["attach processes"] - before["attach processes"],
           "staged v1, but no attach program mentions %s: %s" % (TMP, attach_procs()))
-    check(MODE == "nbd" or now["loops"] - before["loops"],
+    check(ATTACH == "nbd" or now["loops"] - before["loops"],
           "staged v1, but no loop device has its backing file under %s" % TMP)
     check(now["state"] - before["state"], "staged v1, but %s is empty" % STATE)
     ok("staged v1: an attach program, %s and state under %s"
-       % ("an nbd device" if MODE == "nbd" else "a loop device", STATE))
+       % ("an nbd device" if ATTACH == "nbd" else "a loop device", STATE))
     check_state_modes("staged v1")
     scan_secrets("staged v1", allow_secrets_dirs=True)
 
@@ -1016,7 +1038,7 @@ def lifecycle():
 
 
 def missing_fields(v, p1):
-    """csi-sanity's missing-field checks (csi-facts part F) with v1
+    """csi-sanity's missing-field checks with v1
     staged, and its unknown-volume checks."""
     stage = v.stage_req()
     publish = v.publish_req(target("p9"))
@@ -1090,7 +1112,7 @@ def xfs():
     check(m is not None and m["fstype"] == "xfs", "stage with no fs_type: mounted %s, want xfs" % m)
     v.publish(p4)
     verify_files(sums, "xfs volume restaged")
-    if MODE == "full" and resize_available():
+    if ATTACH == "fuse" and resize_available():
         expand_and_check(v, p4, 448, sums)
     v.unpublish(p4)
     v.unstage()
@@ -1161,7 +1183,7 @@ def block():
         check(f.read(len(data)) == data, "block read-only publish: data differs")
     v.unpublish(p3)
 
-    if MODE == "full" and resize_available():
+    if ATTACH == "fuse" and resize_available():
         v.publish(p3)
         resize("acme/vb", "96M")
         r = call_ok("NodeExpandVolume (block)", "NodeExpandVolume", v.expand_req(p3, 96 * MiB))
@@ -1329,15 +1351,15 @@ def storage_restart(v, p1, sums):
     same_footprint(INITIAL, "unstage v1 at the end")
 
 
-# ================================================================== review
+# ========================================================= isolated checks
 #
-# The review's findings, each pinned by a check that runs on its own: a
-# failure is recorded (REVIEW_FAILED), what the check made is undone
-# through the plugin and then by force, and the next check goes on.
-# main() fails the run at the end if any of them failed.
+# Checks that each run on their own: a failure is recorded
+# (ISOLATED_FAILED), what the check made is undone through the plugin and
+# then by force, and the next check goes on.  main() fails the run at the
+# end if any of them failed.
 
-REVIEW_FAILED = []              # (label, message)
-REVIEW_PASSED = []
+ISOLATED_FAILED = []              # (label, message)
+ISOLATED_PASSED = []
 SIGHUP_BIT = 1 << (signal.SIGHUP - 1)
 SIGINT_BIT = 1 << (signal.SIGINT - 1)
 SIGTERM_BIT = 1 << (signal.SIGTERM - 1)        # 0x4000
@@ -1348,10 +1370,10 @@ def soft(label, fn, *args):
     try:
         fn(*args)
     except CheckFailed as e:
-        REVIEW_FAILED.append((label, str(e)))
+        ISOLATED_FAILED.append((label, str(e)))
         print("---- check %s FAILED" % label, flush=True)
         return False
-    REVIEW_PASSED.append(label)
+    ISOLATED_PASSED.append(label)
     ok("check %s passed" % label)
     return True
 
@@ -1396,7 +1418,7 @@ def force_clean(before):
             subprocess.run(["rm", "-rf", os.path.join(STATE, e)])
 
 
-def review(label, body):
+def isolated(label, body):
     """Run the group of checks BODY; then nothing it made may be left
     (it cleans up through the plugin itself, in finally blocks): what
     is, fails LABEL and is removed by hand."""
@@ -1404,7 +1426,7 @@ def review(label, body):
     try:
         body()
     except CheckFailed as e:
-        REVIEW_FAILED.append((label, str(e)))
+        ISOLATED_FAILED.append((label, str(e)))
     deadline = time.time() + 5
     while True:
         now = footprint()
@@ -1416,7 +1438,7 @@ def review(label, body):
         msg = "left behind after cleaning up through the plugin: " + "; ".join(
             "%s was %s, now %s" % (k, b, n) for k, (b, n) in diff.items())
         print("FAIL: %s: %s" % (label, msg), flush=True)
-        REVIEW_FAILED.append((label + " (cleanup)", msg))
+        ISOLATED_FAILED.append((label + " (cleanup)", msg))
         force_clean(before)
 
 
@@ -1428,8 +1450,8 @@ def new_since(before):
             for k in ("mounts", "loops", "attach processes")}
 
 
-def review_dir(name):
-    d = os.path.join(TMP, "review", name)
+def isolated_dir(name):
+    d = os.path.join(TMP, "isolated", name)
     os.makedirs(d, exist_ok=True)
     return d
 
@@ -1443,13 +1465,13 @@ def mounts_at(path):
     return [m for m in mountinfo() if m["mp"] == path]
 
 
-# ---- 1: NodeUnpublishVolume never touches what the plugin did not create
+# ---- NodeUnpublishVolume never touches what the plugin did not create
 
-def r1():
+def unpublish_leaves_foreign_targets():
     never = "pv-review-never-staged"
 
     def regular_file():
-        f = os.path.join(review_dir("c1a"), "target")
+        f = os.path.join(isolated_dir("c1a"), "target")
         write_file(f, b"the CO's file, not the plugin's\n")
         ident = file_id(f)
         expect("1a: unpublish a volume never staged, target an existing regular file",
@@ -1461,7 +1483,7 @@ def r1():
         ok("1a: the regular file is still there with its content")
 
     def tmpfs_dir():
-        d = os.path.join(review_dir("c1b"), "target")
+        d = os.path.join(isolated_dir("c1b"), "target")
         os.makedirs(d, exist_ok=True)
         check(run("mount", "-t", "tmpfs", "-o", "size=1m", "review-tmpfs", d) == 0,
               "1b: cannot mount a tmpfs on %s" % d)
@@ -1483,7 +1505,7 @@ def r1():
     def other_target():
         v = Vol("v1", mount_cap())
         p = target("c1c")
-        u = os.path.join(review_dir("c1c"), "never-published")
+        u = os.path.join(isolated_dir("c1c"), "never-published")
         os.makedirs(u, exist_ok=True)
         ident = file_id(u)
         try:
@@ -1505,11 +1527,11 @@ def r1():
     soft("1c (unpublish at a target never published)", other_target)
 
 
-# ---- 2: NodePublishVolume on a target of the wrong kind
+# ---- NodePublishVolume on a target of the wrong kind
 
-def r2():
+def publish_refuses_wrong_target_kinds():
     def mount_on_file(v):
-        t = os.path.join(review_dir("c2a"), "mount")
+        t = os.path.join(isolated_dir("c2a"), "mount")
         write_file(t, b"not a directory\n")
         ident = file_id(t)
         code = expect("2a: publish (mount) where target_path is a regular file",
@@ -1522,8 +1544,8 @@ def r2():
         ok("2a: the file is untouched")
 
     def mount_on_symlink(v):
-        dest = review_dir("c2b-dest")
-        link = os.path.join(review_dir("c2b"), "mount")
+        dest = isolated_dir("c2b-dest")
+        link = os.path.join(isolated_dir("c2b"), "mount")
         if not os.path.lexists(link):
             os.symlink(dest, link)
         try:
@@ -1540,7 +1562,7 @@ def r2():
                     pass
 
     def block_on_dir(vb):
-        d = os.path.join(review_dir("c2c"), "dev")
+        d = os.path.join(isolated_dir("c2c"), "dev")
         os.makedirs(d, exist_ok=True)
         ident = file_id(d)
         try:
@@ -1569,7 +1591,7 @@ def r2():
         quiet("NodeUnstageVolume", vb.unstage_req())
 
 
-# ---- 3 and 8: a staged volume's mount flags and its attach program
+# ---- a staged volume's mount flags and its attach program
 
 def attach_pid_for(state_dir):
     """The sealvol-attach working for a volume staged under STATE_DIR."""
@@ -1610,7 +1632,7 @@ def check_attach_signals(label, state_dir):
        % (label, pid))
 
 
-def r3():
+def read_only_publish_and_attach_signals():
     flags = ["nosuid", "nodev", "noexec"]
     v = Vol("v1", mount_cap(flags=flags))
     p = target("c3")
@@ -1637,9 +1659,9 @@ def r3():
         quiet("NodeUnstageVolume", v.unstage_req())
 
 
-# ---- 4: mount flags that must never reach mount(8)
+# ---- mount flags that must never reach mount(8)
 
-def r4():
+def refuses_unsafe_mount_flags():
     missing_dev = "/dev/sealvol-test-no-such-device"     # never a real disk
     cases = [
         ("a comma", "ext4", ["noexec,nosuid"]),
@@ -1670,7 +1692,7 @@ def r4():
         soft("4 (mount flag with %s)" % what, one, what, fs, flags)
 
 
-# ---- 5: a storage host that accepts and never answers
+# ---- a storage host that accepts and never answers
 
 class SilentServer:
     """Listens on 127.0.0.1, accepts, and says nothing until closed."""
@@ -1708,7 +1730,7 @@ class SilentServer:
         self.thread.join(5)
 
 
-def r5():
+def silent_storage_host():
     v = Vol("v1", mount_cap())
 
     def silent():
@@ -1743,9 +1765,9 @@ def r5():
     soft("5 (storage host accepts, never answers)", silent)
 
 
-# ---- 6: the same paths written differently
+# ---- the same paths written differently
 
-def r6():
+def non_canonical_paths():
     v = Vol("v1", mount_cap())
     v.staging = os.path.join(TMP, "staging", "c6")
     os.makedirs(v.staging, exist_ok=True)
@@ -1799,13 +1821,13 @@ def staging_mount_id(path):
     return ids[-1] if ids else None
 
 
-# ---- 9 and 10: block publishes
+# ---- block publishes
 
-def r9():
+def block_publish_flips_and_lost_mounts():
     vb = Vol("vb", block_cap())
 
     def flip():
-        t = os.path.join(review_dir("c10"), "dev")
+        t = os.path.join(isolated_dir("c10"), "dev")
         try:
             vb.publish(t, label="10: publish (block, writable)")
             rdev = os.stat(t).st_rdev
@@ -1834,7 +1856,7 @@ def r9():
             for d in sorted(left))))
 
     def unmounted_behind():
-        t = os.path.join(review_dir("c9"), "dev")
+        t = os.path.join(isolated_dir("c9"), "dev")
         vb.publish(t, readonly=True, label="9: publish (block, read-only)")
         check(stat.S_ISBLK(os.stat(t).st_mode), "9: %s is not a block device" % t)
         check(run("umount", t) == 0, "9: cannot unmount %s" % t)
@@ -1848,7 +1870,7 @@ def r9():
     def unstage_without_unpublish():
         # The same, but the CO goes straight to NodeUnstageVolume: the
         # plugin finishes the lost publication, read-only loop included.
-        t = os.path.join(review_dir("c9b"), "dev")
+        t = os.path.join(isolated_dir("c9b"), "dev")
         vb.stage("9b: stage again")
         vb.publish(t, readonly=True, label="9b: publish (block, read-only)")
         check(run("umount", t) == 0, "9b: cannot unmount %s" % t)
@@ -1865,13 +1887,13 @@ def r9():
             soft("9b (the same, unstaged without an unpublish)", unstage_without_unpublish)
     finally:
         for leaf in ("c9", "c9b", "c10"):
-            quiet("NodeUnpublishVolume", vb.unpublish_req(os.path.join(TMP, "review", leaf, "dev")))
+            quiet("NodeUnpublishVolume", vb.unpublish_req(os.path.join(TMP, "isolated", leaf, "dev")))
         quiet("NodeUnstageVolume", vb.unstage_req())
 
 
-# ---- 11: a volume id with a newline; ports out of range
+# ---- a volume id with a newline; ports out of range
 
-def r11():
+def refuses_bad_ids_and_ports():
     v = Vol("v1", mount_cap())
     vid = "pv-acme-v1\nsecond-line"
     t = target("c11")
@@ -1918,7 +1940,7 @@ def r11():
     soft("11 (server 127.0.0.1:70000)", port, "127.0.0.1:70000")
 
 
-# ---- 7: a second plugin: the state directory through a symlink; bad set-ups
+# ---- a second plugin: the state directory through a symlink; bad set-ups
 
 class OtherPlugin:
     """A second sealvol-csi-node, configured as the first but for the
@@ -1996,7 +2018,7 @@ class OtherPlugin:
             self.proc.wait()
 
 
-def r7():
+def state_dir_and_endpoint_setups():
     real = os.path.join(TMP, "state-real")
     os.makedirs(real, mode=0o700, exist_ok=True)
     link = os.path.join(TMP, "state-link")
@@ -2072,20 +2094,20 @@ def r7():
     soft("7 (CSI_ENDPOINT names a regular file)", endpoint_file)
 
 
-# ------------------------------------------------------------------ issue 14
-# The outside review's attacks on the node plugin (issue 14, breaks 2
-# and 6), each done as the attacker did it.
+# ------------------------------------------------------------------ attacks
+# Attacks on the node plugin, each done as an attacker would: one export
+# mounted twice, setuid programs and device nodes on a volume.
 
 
-def attack_one_volume_twice():
-    """Break 2: one export staged under two volume ids, its server spelled
-    127.0.0.1:P and localhost:P, mounted one ext4 twice (files were lost).
-    The second stage must be refused, whatever the spelling."""
+def one_export_stages_once():
+    """One export staged under two volume ids, its server spelled
+    127.0.0.1:P and localhost:P, would mount one ext4 twice (and lose
+    files): the second stage is refused, whatever the spelling."""
     port = SERVER.rpartition(":")[2]
     a = Vol("v1", mount_cap(), server="127.0.0.1:" + port)
     b = Vol("v1", mount_cap(), server="localhost:" + port)
-    a.id, a.staging = "pv-14-2-by-address", review_dir("14-2-by-address")
-    b.id, b.staging = "pv-14-2-by-name", review_dir("14-2-by-name")
+    a.id, a.staging = "pv-14-2-by-address", isolated_dir("14-2-by-address")
+    b.id, b.staging = "pv-14-2-by-name", isolated_dir("14-2-by-name")
 
     def twice():
         a.stage("14.2: stage v1 from 127.0.0.1:%s" % port)
@@ -2114,7 +2136,7 @@ def anonymous_server():
     port = free_port()
     ready = os.path.join(RUN, "anonymous.ready")
     v = Vol("v1", mount_cap(), server="127.0.0.1:%d" % port)
-    v.id, v.staging = "pv-14-2-anonymous", review_dir("14-2-anonymous")
+    v.id, v.staging = "pv-14-2-anonymous", isolated_dir("14-2-anonymous")
     p = subprocess.Popen(["nbdkit", "-f", "-i", "127.0.0.1", "-p", str(port), "-P", ready,
                           "--tls=require", "--tls-certificates=" + os.path.join(PKI, "server"),
                           "--tls-verify-peer", "memory", "64M"],
@@ -2202,15 +2224,14 @@ def mounted_with(label, path, flags):
     ok("%s: %s is mounted %s" % (label, path, ",".join(m["opts"])))
 
 
-def attack_setuid():
-    """Break 6: the staging and bind mounts were rw,relatime, so a
-    setuid-root binary on a volume gave nobody euid 0.  Every mount of a
-    filesystem volume is nosuid,nodev; a block volume's device node is
-    bound nosuid (nodev would make the device unusable)."""
+def no_setuid_or_devices():
+    """A setuid-root binary on a volume never gives nobody euid 0: every
+    mount of a filesystem volume is nosuid,nodev; a block volume's device
+    node is bound nosuid (nodev would make the device unusable)."""
     v = Vol("v1", mount_cap())
-    v.id, v.staging = "pv-14-6", review_dir("14-6-staging")
+    v.id, v.staging = "pv-14-6", isolated_dir("14-6-staging")
     vb = Vol("vb", block_cap())
-    vb.id, vb.staging = "pv-14-6-block", review_dir("14-6-block-staging")
+    vb.id, vb.staging = "pv-14-6-block", isolated_dir("14-6-block-staging")
     rw, ro, dev = target("14-6-rw"), target("14-6-ro"), target("14-6-block", "dev")
 
     def filesystem():
@@ -2241,17 +2262,86 @@ def attack_setuid():
             quiet("NodeUnstageVolume", vol.unstage_req())
 
 
-def attack_checks():
-    print("---- issue 14's attacks", flush=True)
-    for label, body in [("14.2", attack_one_volume_twice), ("14.6", attack_setuid)]:
-        review(label, body)
+def published_v1():
+    """v1 (ext4) staged and published at pods/p1/mount, files written
+    there: what the expand and restart groups start from."""
+    v = Vol("v1", mount_cap())
+    v.stage()
+    p1 = target("p1")
+    v.publish(p1)
+    sums = write_files(p1, [1, 4096, 65537, 1 * MiB + 7, 3 * MiB, 123457, 0, 2 * MiB])
+    ok("wrote %d files in %s" % (len(sums), p1))
+    return v, p1, sums
 
 
-def review_checks():
-    print("---- the review's checks", flush=True)
-    for label, body in [("11", r11), ("4", r4), ("1", r1), ("2", r2), ("3/8", r3),
-                        ("6", r6), ("9/10", r9), ("5", r5), ("7", r7)]:
-        review(label, body)
+def unstage_v1(v, p1):
+    v.unpublish(p1)
+    v.unstage()
+    same_footprint(INITIAL, "unstage v1 at the end")
+
+
+def run_isolated(title, checks):
+    print("---- %s" % title, flush=True)
+    for body in checks:
+        isolated(body.__name__.replace("_", " "), body)
+
+
+def group_stage():
+    stage_errors()
+    psk()
+
+
+def group_lifecycle():
+    v, p1, sums = lifecycle()
+    if ATTACH == "fuse":
+        missing_fields(v, p1)
+    unstage_v1(v, p1)
+
+
+def group_expand():
+    v, p1, sums = published_v1()
+    expansion(v, p1, sums)
+    unstage_v1(v, p1)
+
+
+def group_restart():
+    v, p1, sums = published_v1()
+    plugin_restart(v, p1, sums)
+    storage_restart(v, p1, sums)        # ends with v1 unstaged
+
+
+def group_targets():
+    run_isolated("what the plugin accepts and touches", [
+        refuses_bad_ids_and_ports, refuses_unsafe_mount_flags,
+        unpublish_leaves_foreign_targets, publish_refuses_wrong_target_kinds,
+        non_canonical_paths, block_publish_flips_and_lost_mounts])
+
+
+def group_isolation():
+    run_isolated("the plugin's processes and set-up", [
+        read_only_publish_and_attach_signals, silent_storage_host,
+        state_dir_and_endpoint_setups])
+
+
+def group_attacks():
+    run_isolated("attacks on the node plugin", [one_export_stages_once, no_setuid_or_devices])
+
+
+GROUPS = {
+    "stage": group_stage,
+    "lifecycle": group_lifecycle,
+    "xfs": xfs,
+    "block": block,
+    "expand": group_expand,
+    "restart": group_restart,
+    "targets": group_targets,
+    "isolation": group_isolation,
+    "attacks": group_attacks,
+}
+ALIASES = {
+    "full": ["stage", "lifecycle", "xfs", "block", "expand", "restart", "targets", "isolation"],
+    "nbd": ["lifecycle", "block"],
+}
 
 
 def finish():
@@ -2260,43 +2350,32 @@ def finish():
 
 
 def main():
+    names = [g for arg in sys.argv[1:] or ["full"] for g in ALIASES.get(arg, [arg])]
+    unknown = [g for g in names if g not in GROUPS]
+    if unknown:
+        sys.exit("csi_test.py: no such group: %s (groups: %s)"
+                 % (" ".join(unknown), " ".join(list(GROUPS) + list(ALIASES))))
     load_secret_patterns()
     connect()
     global INITIAL
     try:
         identity()
         INITIAL = footprint()
-        if MODE == "attacks":
-            attack_checks()
-        elif MODE == "nbd":
-            v, p1, sums = lifecycle()
-            v.unpublish(p1)
-            v.unstage()
-            same_footprint(INITIAL, "unstage v1 at the end")
-            block()
-        else:
-            stage_errors()
-            v, p1, sums = lifecycle()
-            missing_fields(v, p1)
-            xfs()
-            block()
-            psk()
-            expansion(v, p1, sums)
-            plugin_restart(v, p1, sums)
-            storage_restart(v, p1, sums)
-            review_checks()
+        for name in names:
+            print("==== %s" % name, flush=True)
+            GROUPS[name]()
         finish()
     except CheckFailed:
         sys.exit(1)
     finally:
-        if REVIEW_FAILED or REVIEW_PASSED:
-            print("---- the review's checks: %d passed, %d failed"
-                  % (len(REVIEW_PASSED), len(REVIEW_FAILED)), flush=True)
-            for label, msg in REVIEW_FAILED:
+        if ISOLATED_FAILED or ISOLATED_PASSED:
+            print("---- isolated checks: %d passed, %d failed"
+                  % (len(ISOLATED_PASSED), len(ISOLATED_FAILED)), flush=True)
+            for label, msg in ISOLATED_FAILED:
                 print("FAILED %s: %s" % (label, msg), flush=True)
-    if REVIEW_FAILED:
+    if ISOLATED_FAILED:
         sys.exit(1)
-    print("all CSI checks passed (%s)" % MODE, flush=True)
+    print("all CSI checks passed (%s)" % " ".join(names), flush=True)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ PY=/usr/bin/python3
 : "${IO:=uring}"
 CIPHERS="aes-256-gcm xchacha20-poly1305 aes-256-xts"
 AEAD_CIPHERS="aes-256-gcm xchacha20-poly1305"
+# libnbd's shell (libnbd-bin), run by $PY: /usr/bin/nbdsh runs whatever
+# python3 comes first on PATH, which may lack the nbd module.  In -c code
+# the connected handle is h.
+nbdsh () { "$PY" -m nbd "$@"; }
 
 _cleanup_cmds=()
 cleanup_fn () { _cleanup_cmds+=("$*"); }
@@ -77,12 +81,46 @@ start_server () {
 }
 
 # Stop the server started by start_server (SIGTERM, or the given signal).
+# On SIGTERM nbdkit waits for every client to leave, so the clients
+# nbd_write_and_hold holds open leave first; any other signal kills the
+# server under them.
 stop_server () {
+    [ "${1:-TERM}" = TERM ] && release_held
     kill "-${1:-TERM}" "$NBDKIT_PID" 2>/dev/null || true
     wait "$NBDKIT_PID" 2>/dev/null || true
 }
 
 uri () { echo "nbd+unix:///$1?socket=$SOCK"; }
+
+# cipher_volumes TENANT/PREFIX SIZE [volume create options...]: one volume
+# per cipher, TENANT/PREFIX<cipher> (PREFIX may be empty: "acme/").
+cipher_volumes () {
+    local c
+    for c in $CIPHERS; do
+        sv volume create "$1$c" --size "$2" --cipher "$c" "${@:3}" >/dev/null
+    done
+}
+
+# fill TENANT VOL FILE [plugin parameters...]: on a server of its own,
+# write FILE's bytes to the start of VOL.
+fill () {
+    local t=$1 v=$2 file=$3
+    shift 3
+    start_server "$t" io=$IO "$@"
+    nbdcopy "$file" "$(uri "$v")"
+    stop_server
+}
+
+# served_equals TENANT VOL FILE [plugin parameters...]: a server of its
+# own serves VOL with exactly FILE's bytes (and its size).
+served_equals () {
+    local t=$1 v=$2 want=$3
+    shift 3
+    start_server "$t" io=$IO "$@"
+    nbdcopy "$(uri "$v")" "$TMP/readback"
+    stop_server
+    cmp -s "$want" "$TMP/readback" || fail "$t/$v: contents differ from $want"
+}
 
 # Byte offset of block B's metadata pair in the meta file (docs/format.md).
 meta_pair_offset () { echo $(( ($1 / 42) * 4096 + ($1 % 42) * 96 )); }
@@ -107,44 +145,34 @@ copy_bytes () {
 }
 
 # Read LEN bytes at OFF of a volume over NBD into FILE; exit status of the
-# read (nonzero on EIO).
+# read (nonzero on EIO, with one line on stderr).
 nbd_read_to () {
-    $PY - "$1" "$2" "$3" "$4" <<'PYEOF'
-import sys, nbd
-uri, off, length, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-h = nbd.NBD(); h.connect_uri(uri)
-try:
-    data = h.pread(length, off)
-except nbd.Error as e:
-    print("read failed:", e.string, file=sys.stderr); sys.exit(1)
-open(out, "wb").write(data)
-PYEOF
+    nbdsh -u "$1" -c "d = h.pread($3, $2); open('$4', 'wb').write(d)"
 }
 
 # Write FILE's bytes at OFF of a volume over NBD.
 nbd_write_from () {
-    $PY - "$1" "$2" "$3" <<'PYEOF'
-import sys, nbd
-uri, off, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-h = nbd.NBD(); h.connect_uri(uri)
-h.pwrite(open(path, "rb").read(), off); h.flush(); h.shutdown()
-PYEOF
+    nbdsh -u "$1" -c "h.pwrite(open('$3', 'rb').read(), $2); h.flush(); h.shutdown()"
 }
 
 # Write FILE's bytes at OFF and keep the connection (and so the volume)
 # open, so that killing the server afterwards is a crash in mid-session.
-# Returns once the write was acknowledged; the client is killed at exit.
+# Returns once the write was acknowledged.  The client holds on until
+# release_held (or stop_server with SIGTERM) ends it, or at exit.
+HELD=()
 nbd_write_and_hold () {
     rm -f "$TMP/held"
     $PY - "$1" "$2" "$3" "$TMP/held" <<'PYEOF' &
-import sys, time, nbd
+import signal, sys, nbd
 uri, off, path, marker = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 h = nbd.NBD(); h.connect_uri(uri)
 h.pwrite(open(path, "rb").read(), off)
 open(marker, "w").close()
-time.sleep(60)
+signal.alarm(600)           # an orphan ends by itself
+signal.pause()              # SIGTERM (release_held) ends it
 PYEOF
     local client=$!
+    HELD+=("$client")
     cleanup_fn "kill $client 2>/dev/null"
     for _ in $(seq 100); do
         [ -e "$TMP/held" ] && return 0
@@ -152,6 +180,16 @@ PYEOF
         sleep 0.1
     done
     fail "write was not acknowledged"
+}
+
+# Close the connections nbd_write_and_hold holds (the clients exit).
+release_held () {
+    local pid
+    for pid in "${HELD[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    HELD=()
 }
 
 # certs ARGS...: scripts/sealvol-certs, quiet unless it fails.

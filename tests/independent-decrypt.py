@@ -3,8 +3,8 @@
 
 An independent re-implementation of docs/format.md (version 1) using
 PyNaCl (libsodium) and pyca/cryptography; nothing of sealvol's own code is
-used.  Scenario 9 of test-scenarios.md: a volume written by sealvol and
-decrypted here must give the same plaintext.
+used.  A volume written by sealvol and decrypted here must give the same
+plaintext.
 
 usage: independent-decrypt.py ROOT TENANT VOLUME BLOCK OUTFILE [KEYFILE]
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The client side of the nbdkit 1.32 abort (issue 14, break 8): open an
+"""The client side of the nbdkit 1.32 hang-up abort: open an
 export by raw NBD_OPT_GO, send COUNT NBD_CMD_READs of LENGTH bytes without
 reading a reply, and hang up while the server still has them in flight.
 Done by CONNECTIONS connections one after another.  Raw sockets, because

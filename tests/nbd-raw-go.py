@@ -5,7 +5,7 @@ and exits 0 if the server accepted the export, 1 if it refused, 2 on
 protocol trouble.
 
 With --flood N it asks N times, one new plaintext connection each time
-(the disk-flood attack of issue 14; a count, not a time, so that a slow
+(a disk flood of unauthenticated connections; a count, not a time, so that a slow
 machine floods as hard as a fast one), and prints "attempts N refused R
 accepted A".
 

@@ -1,6 +1,9 @@
 /* sealvol tests: a tiny assertion helper for the C unit tests.
- * Each CHECK prints "ok"/"not ok" with the expression; main returns
- * tap_result() so automake counts a failed check as a failed test. */
+ * Each CHECK prints "ok N"/"not ok N" with the expression.  main returns
+ * tap_result(), which prints the TAP plan "1..N" last (a trailing plan:
+ * a test that dies early prints none, and a TAP reader reports it
+ * incomplete) and returns nonzero if any check failed, so automake counts
+ * a failed check as a failed test. */
 #ifndef SEALVOL_TAP_H
 #define SEALVOL_TAP_H
 
@@ -22,7 +25,8 @@ static int tap_failures, tap_count;
 static inline int
 tap_result (void)
 {
-  printf ("%d checks, %d failed\n", tap_count, tap_failures);
+  printf ("# %d checks, %d failed\n", tap_count, tap_failures);
+  printf ("1..%d\n", tap_count);
   return tap_failures ? 1 : 0;
 }
 

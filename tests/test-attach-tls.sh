@@ -1,6 +1,6 @@
 #!/bin/bash
 # sealvol-attach over TLS, with several connections, FUA, and a size
-# refresh on SIGHUP (issue 6, second part).  Needs root, /dev/fuse and
+# refresh on SIGHUP.  Needs root, /dev/fuse and
 # loop devices.
 #
 #  (a) nbds:// with CA verification and a client certificate, against

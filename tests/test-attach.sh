@@ -1,5 +1,5 @@
 #!/bin/bash
-# Node side (issue 6, first part): sealvol-attach exposes a volume as a
+# Node side: sealvol-attach exposes a volume as a
 # FUSE file; ext4 on a loop device over it; the storage server is killed
 # and restarted while a writer fsyncs files, and the writer sees no error
 # (requests wait and reconnect); every file verifies after a remount, and

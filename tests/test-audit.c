@@ -1,4 +1,4 @@
-/* Unit tests for bounded logs (issue 14, break 5): the audit log
+/* Unit tests for bounded logs: the audit log
  * (server/audit.c) and the rate limit on refusals (server/ratelimit.c).
  *
  * The rate limit, on a fake clock: SV_LOG_BURST events of an interval go

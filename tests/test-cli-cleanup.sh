@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 14, break 10: a volume that can never open (a truncated superblock,
+# A volume that can never open (a truncated superblock,
 # a directory left by a create that crashed) is removed by "volume delete
 # --force", which overwrites whatever key material is left with noise
 # before it removes anything (checked through hard links to the key files,

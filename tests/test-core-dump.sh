@@ -1,5 +1,5 @@
 #!/bin/bash
-# Scenario 14 and issue 7: the tenant key, the volume keys and the header
+# The tenant key, the volume keys and the header
 # MAC keys never reach nbdkit's command line or a core dump (they live in
 # sodium_malloc memory, mlocked and MADV_DONTDUMP), nor any log or audit
 # line.  A core is forced with SIGABRT while volumes are open.
@@ -9,7 +9,7 @@ requires $PY -c 'import nbd, nacl, cryptography'
     || { echo "SKIP: core_pattern is not 'core'"; exit 77; }
 
 sv tenant create acme >/dev/null
-for c in $CIPHERS; do sv volume create "acme/$c" --size 1M --cipher "$c" >/dev/null; done
+cipher_volumes acme/ 1M
 head -c 1M /dev/urandom > "$TMP/data"
 
 mkdir "$TMP/cwd"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Scenario 15, short run: the crash harness (tests/crash-harness.py) against
+# Crash safety, short run: the crash harness (tests/crash-harness.py) against
 # one volume per cipher, for io=uring and io=sync: random SIGKILLs under
 # stamping writers, every block verified after each restart.  The long soak
 # is bench/crash-soak.sh.

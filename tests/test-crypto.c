@@ -1,4 +1,4 @@
-/* Known-answer and misuse tests for crypto/ (scenario 9).
+/* Known-answer and misuse tests for crypto/.
  * Vectors: AES-256-GCM from the GCM specification (McGrew & Viega, test
  * case 16); XChaCha20-Poly1305 from draft-irtf-cfrg-xchacha-03 A.3.1;
  * XTS-AES-256 from IEEE 1619 vector 10; HKDF from RFC 5869 case 1;

@@ -1,24 +1,16 @@
 #!/bin/bash
-# The CSI node plugin (issue 7): sealvol-csi-node driven by a real gRPC
-# client, Python grpcio with stubs generated from csi/csi.proto, against
-# live TLS storage servers (nbdkit + the sealvol plugin on 127.0.0.1).
-# tests/csi_test.py does the checks (see it for the list): identity and
-# capabilities; the mount lifecycle stage -> publish -> write -> unpublish
-# -> unstage -> stage -> files intact, every call repeated; read-only
-# publishes; xfs; block access; a PSK tenant; expansion; status codes of
-# missing fields, unknown volumes, bad certificates, a closed port; no
-# secret in any log or left on disk; a plugin restart; a storage server
-# killed and restarted under a writer; the review's checks (unpublish
-# touches only what the plugin made, targets of the wrong kind, mount
-# flag and server checks, read-only binds keeping nosuid/nodev/noexec,
-# non-canonical paths, a silent storage host, the attach programs'
-# signal mask, a symlinked state directory and bad set-ups, with a
-# second plugin instance).  Then every volume verifies.
+# The CSI node plugin's tests, run by tests/test-csi-*.sh: sets up what
+# every group of checks needs and runs tests/csi_test.py with the groups
+# CSI_TEST_CHECKS names (default: all of them, "full"; see csi_test.py for
+# the groups and their checks).  sealvol-csi-node is driven by a real
+# gRPC client, Python grpcio with stubs generated from csi/csi.proto,
+# against live TLS storage servers (nbdkit + the sealvol plugin on
+# 127.0.0.1): an x509 server with client certificates, a PSK server, five
+# volumes of tenant acme.  The plugin refuses to start without a unix://
+# CSI_ENDPOINT (checked on every run).  At the end every volume verifies.
 #
-# Run by tests/test-csi-nbd.sh with CSI_TEST_ATTACH=nbd: the kernel
-# nbd-client path (the lifecycle and block checks only); by
-# tests/test-csi-attacks.sh with CSI_TEST_CHECKS=attacks: issue 14's
-# attacks on the node plugin.
+# CSI_TEST_ATTACH=nbd (tests/test-csi-nbd.sh): the kernel nbd-client path,
+# with its groups only ("nbd").
 #
 # Needs root, /dev/fuse (or /dev/nbd0), loop devices, mkfs.ext4/xfs.
 # Everything it mounts, attaches or starts is undone at exit, pass or fail.
@@ -40,7 +32,7 @@ requires command -v xfs_growfs
 requires certtool --version
 requires nbdkit --version
 requires $PY -c 'import grpc, grpc_tools, nbd'
-if [ "${CSI_TEST_CHECKS:-}" = attacks ]; then
+if [[ " ${CSI_TEST_CHECKS:-full} " == *" attacks "* ]]; then
     requires gcc --version              # builds the setuid program
     requires setpriv --version          # runs it as nobody
 fi
@@ -204,6 +196,7 @@ else
     USED="v1 vb"
     CHECKS=nbd
 fi
+echo "groups: $CHECKS ($ATTACH_MODE)"
 
 # The plugin refuses to start without a proper endpoint.
 status=0
@@ -240,8 +233,8 @@ status=0
 CSI_ENDPOINT="unix://$SOCKET" CSI_TEST_TMP=$TMP CSI_TEST_STATE=$TMP/state \
 CSI_TEST_LOG=$TMP/csi.log CSI_TEST_RUN=$RUN CSI_TEST_PKI=$P \
 CSI_TEST_SERVER=127.0.0.1:$PORT_storage CSI_TEST_PSK_SERVER=$PSK_SERVER \
-CSI_TEST_NODE_ID=test-node SEALVOL=$SEALVOL SEALVOL_ROOT=$ROOT \
-    $PY "$top_srcdir/tests/csi_test.py" "$CHECKS" || status=$?
+CSI_TEST_NODE_ID=test-node CSI_TEST_ATTACH=$ATTACH_MODE SEALVOL=$SEALVOL SEALVOL_ROOT=$ROOT \
+    $PY "$top_srcdir/tests/csi_test.py" $CHECKS || status=$?
 if [ "$status" != 0 ]; then
     for log in storage psk; do
         [ -s "$TMP/$log.log" ] || continue

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Scenario 16: EIO and ENOSPC injected into data writes, metadata writes
+# EIO and ENOSPC injected into data writes, metadata writes
 # and flushes, and short data writes (test builds: io-fault.c).  The
 # client gets the error; once the fault clears, every block of the failed
 # write reads as its old or its new content (never EIO, so no metadata was
@@ -10,7 +10,7 @@ requires $PY -c 'import nbd'
 export SEALVOL_FAULT_FILE=$TMP/fault
 : > "$SEALVOL_FAULT_FILE"
 sv tenant create acme >/dev/null
-for c in $CIPHERS; do sv volume create "acme/$c" --size 2M --cipher "$c" >/dev/null; done
+cipher_volumes acme/ 2M
 # The hooks sit in the I/O engine, so metadata must go through it as
 # pwrite: faults of stores through the mapping are test-metamap.sh's.
 start_server acme io=$IO meta-io=write

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 14, break 8: nbdkit 1.32.5 aborts (raw_send_socket: Assertion
+# nbdkit 1.32.5 aborts (raw_send_socket: Assertion
 # `sock >= 0') when a client hangs up with replies in flight; fixed
 # upstream in nbdkit 1.33.10 (commit 9d82aa4f).  Until Debian ships that,
 # systemd restarts the server (docs/sealvol@.service) and sealvol-attach
@@ -21,7 +21,7 @@ requires fusermount3 -V
 requires mkfs.ext4 -V
 # An attack round is HANGUPS connections one after another, each sending
 # 64 reads of 64 KiB and hanging up: here one connection alone took
-# nbdkit down about one time in 40 (the review saw it after 33).
+# nbdkit down about one time in 40.
 ROUNDS=20
 HANGUPS=10
 KILL_AT="5 10 15"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scenario 9, the independent path: volumes written by sealvol over NBD are
+# The independent path: volumes written by sealvol over NBD are
 # decrypted block by block by tests/independent-decrypt.py, which follows
 # docs/format.md with PyNaCl and pyca/cryptography only, and must give the
 # same plaintext for every cipher.  Covers: a block written once (slot A),

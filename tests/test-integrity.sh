@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Integrity scenarios 1, 2, 3, 4, 7 and 8 of test-scenarios.md, against the
-# backing files described in docs/format.md.
+# Integrity, against the backing files described in docs/format.md.
+# The cases, numbered for the rest of this file:
 #
 #   1  flipped ciphertext byte      -> EIO on that block only, logged,
 #                                      reported by verify, healed by rewrite
@@ -65,7 +65,7 @@ expect_eio () {
     if nbd_read_to "$(uri "$1")" "$2" "$3" "$TMP/got" 2>"$TMP/rerr"; then
         fail "$1: read of $3 bytes at $2 succeeded, expected EIO"
     fi
-    grep -q "read failed:.*Input/output error" "$TMP/rerr" ||
+    grep -q "nbd_pread: .*Input/output error" "$TMP/rerr" ||
         fail "$1: read at $2 failed, but not with EIO: $(cat "$TMP/rerr")"
     [ ! -e "$TMP/got" ] || fail "$1: failed read produced data"
 }
@@ -118,7 +118,7 @@ fresh_server () {
 }
 
 # ---- the volumes ----
-# Tamper table for scenarios 1-4: "VOL BLOCK" per line, VOL without the
+# Tamper table for cases 1-4: "VOL BLOCK" per line, VOL without the
 # cipher prefix.  Byte offsets follow docs/format.md.
 AEAD_CASES="data 41
 tag 42

@@ -11,9 +11,7 @@ source "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires $PY -c 'import nbd'
 
 sv tenant create acme >/dev/null
-for c in $CIPHERS; do
-    sv volume create "acme/$c" --size 4M --cipher "$c" >/dev/null
-done
+cipher_volumes acme/ 4M
 cp -a "$ROOT/acme/volumes" "$TMP/fresh"
 
 # The same seeded sequence of aligned, unaligned, FUA, trim, zero, flush.

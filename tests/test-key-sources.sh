@@ -8,12 +8,8 @@ requires $PY -c 'import nbd'
 head -c 1M /dev/urandom > "$TMP/data"
 
 roundtrip () {   # roundtrip TENANT VOL [plugin params...]
-    local t=$1 v=$2; shift 2
-    start_server "$t" io=$IO "$@"
-    nbdcopy "$TMP/data" "$(uri "$v")"
-    nbdcopy "$(uri "$v")" "$TMP/back"
-    stop_server
-    cmp -s "$TMP/data" "$TMP/back" || fail "$t/$v: round trip"
+    fill "$1" "$2" "$TMP/data" "${@:3}"
+    served_equals "$1" "$2" "$TMP/data" "${@:3}"
 }
 nbdkit_refuses () {   # nbdkit_refuses MESSAGE TENANT [plugin params...]
     local msg=$1 t=$2; shift 2

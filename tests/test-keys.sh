@@ -1,21 +1,10 @@
 #!/bin/bash
-# Key lifecycle (scenarios 10, 11, 13): crypto-erase on delete, tenant key
+# Key lifecycle: crypto-erase on delete, tenant key
 # rotation, the per-key write limit; and crash safety of delete and
 # rotate-key, killed at every step (crash points need --enable-test-hooks).
 source "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires $PY -c 'import nbd'
 
-fill () {   # fill TENANT VOL SEEDFILE: write the file's bytes over NBD
-    start_server "$1" io=$IO
-    nbdcopy "$3" "$(uri "$2")"
-    stop_server
-}
-check_data () {   # check_data TENANT VOL FILE [KEK]
-    start_server "$1" io=$IO ${4:+kek=$4}
-    nbdcopy "$(uri "$2")" "$TMP/readback"
-    stop_server
-    cmp -s "$3" "$TMP/readback" || fail "$1/$2: contents differ"
-}
 hooks_built () {
     SEALVOL_FAULT_POINT=none sv --help >/dev/null
     # A hooks build exits 99 at a named point; probe with a real one.
@@ -26,7 +15,7 @@ hooks_built () {
 }
 head -c 1M /dev/urandom > "$TMP/data"
 
-# ---- scenario 10: delete is a crypto-erase ----
+# ---- delete is a crypto-erase ----
 sv tenant create acme >/dev/null
 sv volume create acme/gone --size 1M >/dev/null
 fill acme gone "$TMP/data"
@@ -51,8 +40,9 @@ stop_server
 sv volume verify acme/gone >/dev/null && fail "old data verified after delete"
 echo "delete: key gone, data undecryptable"
 
-# ---- scenario 11: rotate-key ----
-for c in $CIPHERS; do sv volume create "acme/r-$c" --size 1M --cipher "$c" >/dev/null; fill acme "r-$c" "$TMP/data"; done
+# ---- rotate-key ----
+cipher_volumes acme/r- 1M
+for c in $CIPHERS; do fill acme "r-$c" "$TMP/data"; done
 cp "$ROOT/acme/tenant.key" "$TMP/old.key"
 cp "$(voldir acme r-aes-256-gcm)/superblock" "$TMP/old-superblock"
 sv tenant rotate-key acme | grep -q "rotated the key of tenant acme"
@@ -60,7 +50,7 @@ cmp -s "$TMP/old.key" "$ROOT/acme/tenant.key" && fail "key file unchanged by rot
 [ ! -e "$ROOT/acme/tenant.key.next" ] || fail "next key left behind"
 grep -rqF "$(cat "$TMP/old.key")" "$ROOT" && fail "old key still under ROOT"
 for c in $CIPHERS; do
-    check_data acme "r-$c" "$TMP/data"
+    served_equals acme "r-$c" "$TMP/data"
     sv volume info "acme/r-$c" --json | grep -q '"tenant_key_version": 2' || fail "r-$c not re-wrapped"
 done
 expect_fail 1 "wrong key for tenant acme" sv --kek "$TMP/old.key" volume info acme/r-aes-256-gcm
@@ -92,7 +82,7 @@ printf '%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$TMP/l
 expect_fail 1 "would exceed" sv tenant create longcmd --kek-command "cat $TMP/long.key #$(printf 'x%.0s' $(seq 200))"
 [ ! -e "$ROOT/longcmd" ] || fail "a refused tenant create left a directory"
 
-# ---- scenario 13: the per-key write limit ----
+# ---- the per-key write limit ----
 sv volume create acme/lim --size 1M --write-limit 64 >/dev/null
 head -c 256K /dev/urandom > "$TMP/first"
 start_server acme io=$IO
@@ -119,7 +109,7 @@ import json, sys
 j = json.load(sys.stdin)
 # the new key has encrypted the copy only (256 blocks), not 256 + 256
 assert j["volume_key_version"] == 2 and j["block_writes"] == 256, j' || fail "k-$c: rekey not recorded"
-    check_data acme "k-$c" "$TMP/data"
+    served_equals acme "k-$c" "$TMP/data"
     # The old superblock (old key) cannot read the re-encrypted data.
     cp "$TMP/pre-rekey-sb" "$(voldir acme "k-$c")/superblock"
     start_server acme io=$IO
@@ -147,9 +137,9 @@ for point in rekey:before-swap rekey:after-swap; do
     fill acme kc "$TMP/data"
     st=0; SEALVOL_FAULT_POINT=$point sv volume rekey acme/kc >/dev/null 2>&1 || st=$?
     [ $st = 99 ] || fail "$point: crash point not reached ($st)"
-    check_data acme kc "$TMP/data"                 # old or new: either reads
+    served_equals acme kc "$TMP/data"                 # old or new: either reads
     sv volume rekey acme/kc >/dev/null || fail "$point: rekey after a crash"
-    check_data acme kc "$TMP/data"
+    served_equals acme kc "$TMP/data"
     ls -a "$ROOT/acme/volumes" | grep -q rekey && fail "$point: leftovers"
     sv volume delete acme/kc >/dev/null
     echo "rekey killed at $point: volume intact, rerun completes"
@@ -159,7 +149,8 @@ for point in rotate:after-next-key rotate:after-conf-begin rotate:after-rewrap \
              rotate:after-key-replaced rotate:after-conf-finish; do
     t=rot-${point#rotate:}
     sv tenant create "$t" >/dev/null
-    for c in $CIPHERS; do sv volume create "$t/$c" --size 1M --cipher "$c" >/dev/null; fill "$t" "$c" "$TMP/data"; done
+    cipher_volumes "$t/" 1M
+    for c in $CIPHERS; do fill "$t" "$c" "$TMP/data"; done
     st=0; SEALVOL_FAULT_POINT=$point sv tenant rotate-key "$t" >/dev/null 2>&1 || st=$?
     [ $st = 99 ] || fail "$point: crash point not reached ($st)"
     # Each volume opens with exactly one of the (distinct) keys on disk.
@@ -171,7 +162,7 @@ for point in rotate:after-next-key rotate:after-conf-begin rotate:after-rewrap \
             sv --kek "$TMP/only.key" volume info "$t/$c" >/dev/null 2>&1 && n=$((n + 1))
         done
         [ $n = 1 ] || fail "$point: $t/$c opens with $n keys"
-        check_data "$t" "$c" "$TMP/data"
+        served_equals "$t" "$c" "$TMP/data"
     done
     # Running it again finishes the rotation (after the last step the
     # rotation was complete, so a rerun is a new one, to version 3).
@@ -180,7 +171,7 @@ for point in rotate:after-next-key rotate:after-conf-begin rotate:after-rewrap \
     [ ! -e "$ROOT/$t/tenant.key.next" ] || fail "$point: next key left behind"
     for c in $CIPHERS; do
         sv volume info "$t/$c" --json | grep -q "\"tenant_key_version\": $want" || fail "$point: $t/$c not at version $want"
-        check_data "$t" "$c" "$TMP/data"
+        served_equals "$t" "$c" "$TMP/data"
     done
     echo "rotate-key killed at $point: consistent, and finished on rerun"
 done

@@ -23,16 +23,12 @@ $PY -c "import sys; d, m = $((16 << 40)), $(stat -c %s "$meta"); r = m / d; prin
     || fail "metadata overhead is not under 3%"
 
 start_server big io=$IO
-$PY - "$(uri v16)" <<'PYEOF' || fail "16T volume I/O"
-import sys, os, nbd
-h = nbd.NBD(); h.connect_uri(sys.argv[1])
-size = h.get_size()
-assert size == 16 << 40, size
-a, b = os.urandom(4096), os.urandom(8192)
-h.pwrite(a, 0); h.pwrite(b, size - 8192); h.flush()
-assert h.pread(4096, 0) == a and h.pread(8192, size - 8192) == b
-assert h.pread(4096, 8 << 40) == bytes(4096)
-PYEOF
+nbdsh -u "$(uri v16)" \
+    -c 'import os; size = h.get_size(); assert size == 16 << 40, size' \
+    -c 'a, b = os.urandom(4096), os.urandom(8192)' \
+    -c 'h.pwrite(a, 0); h.pwrite(b, size - 8192); h.flush()' \
+    -c 'assert h.pread(4096, 0) == a and h.pread(8192, size - 8192) == b' \
+    -c 'assert h.pread(4096, 8 << 40) == bytes(4096)' || fail "16T volume I/O"
 stop_server
 sv volume verify big/v16 | grep -q "0 integrity failures" || fail "verify 16T"
 echo "16T volume ok"

@@ -1,4 +1,4 @@
-/* Scenario 12: one block written a million times with identical data gets
+/* Nonces never repeat: one block written a million times with identical data gets
  * a distinct nonce and a distinct ciphertext every time, across clean
  * restarts and crashes (a child process that _exits with the volume still
  * open, as SIGKILL would leave it), for both AEAD ciphers. */

@@ -1,4 +1,4 @@
-/* Unit tests for qos/ on a fake clock (scenario 25): rates within 5 % of
+/* Unit tests for qos/ on a fake clock: rates within 5 % of
  * their limits, the first burst bounded by the bucket, a burst at its
  * rate for its length and then the base rate, no wait without a limit,
  * request cost, reserved share and weights under a contended tenant cap.

@@ -71,21 +71,11 @@ open(sys.argv[5], "wb").write(model)
 PYEOF
 }
 
-# same_contents TENANT VOL MODEL: a fresh server serves exactly MODEL.
-same_contents () {
-    start_server "$1" io=$IO
-    nbdcopy "$(uri "$2")" "$TMP/readback"
-    stop_server
-    cmp -s "$3" "$TMP/readback" || fail "$1/$2: contents differ from the model"
-}
-
 sv tenant create acme >/dev/null
 head -c $(( 2 * M )) /dev/urandom >"$TMP/seed"
 
 # ---- offline, every cipher ----
-for c in $CIPHERS; do
-    sv volume create "acme/$c" --size 2M --cipher "$c" >/dev/null
-done
+cipher_volumes acme/ 2M
 start_server acme io=$IO
 for c in $CIPHERS; do nbd_write_from "$(uri "$c")" 0 "$TMP/seed"; done
 stop_server
@@ -114,7 +104,7 @@ for c in $CIPHERS; do
 done
 stop_server
 for c in $CIPHERS; do
-    same_contents acme "$c" "$TMP/model-$c"
+    served_equals acme "$c" "$TMP/model-$c"
     sv volume verify "acme/$c" >/dev/null || fail "$c: verify after the resize"
 done
 if $PY -c 'import nacl.bindings, cryptography' 2>/dev/null; then
@@ -193,7 +183,7 @@ wait $client || fail "the connection held across the resize failed"
 stop_server
 head -c 4096 /dev/zero | tr '\0' '\167' |
     dd of="$TMP/live-model" bs=4096 seek=$(( M / 4096 - 1 )) conv=notrunc status=none
-same_contents acme live "$TMP/live-model"
+served_equals acme live "$TMP/live-model"
 sv volume verify acme/live >/dev/null || fail "verify after the online resize"
 echo "online resize ok"
 
@@ -220,7 +210,7 @@ for delay in 0.05 0.1 0.2; do
 done
 cp "$TMP/rk-seed" "$TMP/rk-model"
 truncate -s $size "$TMP/rk-model"
-same_contents acme rk "$TMP/rk-model"
+served_equals acme rk "$TMP/rk-model"
 ls -a "$ROOT/acme/volumes" | grep -q rekey && fail "rekey left files behind"
 echo "rekey racing resize ok"
 
@@ -233,7 +223,7 @@ fi
 for point in resize:after-data resize:before-superblock; do
     t=crash-${point#resize:}
     sv tenant create "$t" >/dev/null
-    for c in $CIPHERS; do sv volume create "$t/$c" --size 1M --cipher "$c" >/dev/null; done
+    cipher_volumes "$t/" 1M
     # Served, with a connection holding each volume, while the resize dies.
     start_server "$t" io=$IO
     for c in $CIPHERS; do
@@ -249,7 +239,7 @@ for point in resize:after-data resize:before-superblock; do
     for c in $CIPHERS; do
         [ "$(size_of "$t/$c")" = $M ] || fail "$point: $c: size changed"
         sv volume verify "$t/$c" >/dev/null || fail "$point: $c: verify after the crash"
-        same_contents "$t" "$c" "$TMP/live-seed"
+        served_equals "$t" "$c" "$TMP/live-seed"
     done
     # Run again, to less than the files the crash left: they are cut back,
     # and whatever was left past the old end is gone (a stray byte in a
@@ -277,7 +267,7 @@ for point in resize:after-data resize:before-superblock; do
             [ "$(stat -c %s "$vd/meta")" = "$(meta_size $(( 2 * M )))" ] || fail "$point: $c: meta file not cut back"
         fi
         sv volume verify "$t/$c" >/dev/null || fail "$point: $c: verify after finishing"
-        same_contents "$t" "$c" "$TMP/model-$c"
+        served_equals "$t" "$c" "$TMP/model-$c"
     done
     echo "resize killed at $point: old size intact, rerun completes"
 done

@@ -55,7 +55,7 @@ wait_port $port
 nbdcopy "nbd://127.0.0.1:$port/db" "$TMP/back" || fail "allow-plaintext=true did not allow"
 kill $tcp_pid; wait $tcp_pid 2>/dev/null || true
 
-# Client authentication over TCP (issue 14, break 4).  By default tenant
+# Client authentication over TCP.  By default tenant
 # serve makes nbdkit check client certificates against the tenant's client
 # CA: a client without a certificate can neither read nor write; with
 # --allow-any-client it can (the operator's explicit choice); without

@@ -1,5 +1,6 @@
 #!/bin/bash
-# NBD over TLS (issue 5; scenarios 18-20 and 22; product properties 3-4).
+# NBD over TLS: only authenticated clients reach a tenant's volumes, and
+# only that tenant's.
 #
 # Certificates come from scripts/sealvol-certs: a server CA signs the
 # server's certificate (for 127.0.0.1 and localhost); tenants acme and
@@ -8,17 +9,17 @@
 #
 #  - round trip over nbds:// with certificate verification: nbdcopy both
 #    ways, nbdinfo --size and --list (exactly acme's volumes), qemu-img
-#    convert + compare; nbd-client -l lists exactly acme's volumes (22);
-#  - 18: a plaintext client against --tls=require is refused and sees no
+#    convert + compare; nbd-client -l lists exactly acme's volumes;
+#  - plaintext: a plaintext client against --tls=require is refused and sees no
 #    export list; with nbdkit not requiring TLS (--tls=off, --tls=on) the
 #    plugin itself refuses plaintext TCP ("refusing plaintext
 #    connection") unless allow-plaintext=true; a Unix socket may be
 #    plaintext;
-#  - 19: the client refuses a server certificate from another CA, an
+#  - certificates: the client refuses a server certificate from another CA, an
 #    expired one, a not-yet-valid one, one for another host name, and a
 #    server it cannot verify with its CA; the server refuses a client
 #    certificate from bravo's CA, an expired one, and no certificate;
-#  - 20: with --tls-psk the right PSK works; a wrong key and an unknown
+#  - PSK: with --tls-psk the right PSK works; a wrong key and an unknown
 #    user are refused.
 # Every refused client also tries to list exports and to write a pattern
 # over the volume "guard"; at the end "guard" is read back over a Unix
@@ -185,7 +186,7 @@ nbdcopy "$(u_main vol1)" "$TMP/out2.img"
 cmp -s "$TMP/rand2.img" "$TMP/out2.img" || fail "qemu-img wrote, nbdcopy read: data differs"
 echo "ok: qemu-img convert and compare over TLS"
 
-# Scenario 22: the kernel client's tool lists exactly acme's volumes.
+# The kernel client's tool lists exactly acme's volumes.
 if command -v nbd-client >/dev/null 2>&1; then
     nbd_list () {
         nbd-client -l 127.0.0.1 "$M" "$@" >"$TMP/nbdc.out" 2>"$TMP/nbdc.err"
@@ -215,15 +216,15 @@ else
     echo "$0: nbd-client not installed: skipping the nbd-client -l checks (scenario 22)"
 fi
 
-# Scenario 18: a plaintext client against --tls=require.
+# A plaintext client against --tls=require.
 if nbdinfo --list "nbd://127.0.0.1:$M" >"$TMP/list" 2>&1; then
     fail "nbdinfo --list without TLS succeeded: $(cat "$TMP/list")"
 fi
 grep -q '^export=' "$TMP/list" && fail "nbdinfo --list without TLS listed exports"
 refused "plaintext client vs --tls=require" "nbd://127.0.0.1:$M/guard"
 
-# Scenario 19, server side: client certificates acme's CA did not sign,
-# an expired one, none at all.
+# Server side: client certificates acme's CA did not sign, an expired
+# one, none at all.
 # Each must also be the server's own refusal: a new handshake error in
 # its log (matching PATTERN), written shortly after the client gave up.
 server_refused () {
@@ -251,7 +252,7 @@ refused "client verifies the server with another CA" "$(u_main guard acme-othert
 client_verify_failed "another CA (client side)"
 stop_tcp main
 
-# ------------------------------------------- scenario 19: bad server certs
+# -------------------------------------------------------- bad server certs
 # These servers do not ask for client certificates, so the only thing
 # that can refuse is the client's check of the server's certificate; the
 # positive control (same server, verification off) shows each server works.
@@ -272,7 +273,7 @@ PYEOF
     stop_tcp "$kind"
 done
 
-# ------------------------------------------- scenario 20: PSK
+# --------------------------------------------------------------------- PSK
 
 start_tcp psk --tls=require --tls-psk="$P/server.psk" -- tenant=acme io=$IO
 Q=${PORT[psk]}
@@ -287,7 +288,7 @@ refused "unknown PSK user" "$(u_psk mallory guard mallory.psk)"
 refused "plaintext client vs PSK server" "nbd://127.0.0.1:$Q/guard"
 stop_tcp psk
 
-# ------------------------------------------- scenario 18: the plugin itself
+# ------------------------------------- plaintext refused by the plugin itself
 
 # nbdkit not asked for TLS at all: the plugin refuses plaintext TCP.
 start_tcp plain-off --tls=off -- tenant=acme io=$IO
