@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include "audit.h"
+#include "keysource.h"
 #include "names.h"
 #include "qos-config.h"
 #include "report.h"
@@ -85,35 +86,6 @@ audit_volume_event (const struct options *o, const char *tenant,
   sv_audit_write (dir, e);
 }
 
-/* A passphrase from its file (first line, any length), in a buffer the
- * caller wipes. */
-static char *
-read_passphrase (const char *path)
-{
-  FILE *f = fopen (path, "re");
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t n;
-
-  if (f == NULL) {
-    sv_error ("cannot read passphrase file %s: %m", path);
-    return NULL;
-  }
-  setvbuf (f, NULL, _IONBF, 0);         /* no stdio copy of the secret */
-  n = getline (&line, &cap, f);
-  fclose (f);
-  if (n > 0)
-    line[strcspn (line, "\n")] = '\0';
-  if (n <= 0 || line[0] == '\0') {
-    sv_error ("passphrase file %s is empty", path);
-    if (line)
-      sv_wipe (line, cap);
-    free (line);
-    return NULL;
-  }
-  return line;
-}
-
 /* ---- tenant ---- */
 
 static int
@@ -123,22 +95,13 @@ cmd_tenant_create (const struct options *o, const char *name)
     return usage_error ("%s: only a key source applies here", "tenant create");
   if (sv_name_problem (name))
     return usage_error ("bad tenant name '%s': %s", name, sv_name_problem (name));
-  struct sv_key_source src = { o->kek_file, o->kek_command, NULL };
-  char *pass = NULL;
-  int r;
+  struct sv_key_source src = { .kek_file = o->kek_file,
+    .kek_command = o->kek_command, .passphrase_file = o->passphrase_file };
 
   if (!!o->kek_file + !!o->kek_command + !!o->passphrase_file > 1)
     return usage_error ("%s: give one of --kek-file, --kek-command and "
                         "--passphrase-file", "tenant create");
-  if (o->passphrase_file && (pass = read_passphrase (o->passphrase_file)) == NULL)
-    return EXIT_FAILURE;
-  src.passphrase = pass;
-  r = sv_tenant_create (o->root, name, &src);
-  if (pass) {
-    sv_wipe (pass, strlen (pass));
-    free (pass);
-  }
-  if (r == -1
+  if (sv_tenant_create (o->root, name, &src) == -1
       || sv_service_types_install_default (o->root) == -1)
     return EXIT_FAILURE;
   audit_volume_event (o, name, "tenant-create", NULL);
@@ -163,25 +126,11 @@ cmd_tenant_rotate_key (const struct options *o, const char *name)
 struct sv_tenant *
 open_tenant_with_key (const struct options *o, const char *tenant)
 {
+  const struct sv_key_source src = { .kek_file = o->kek,
+    .passphrase_file = o->passphrase_file };
   struct sv_tenant *t = sv_tenant_open (o->root, tenant);
-  char *pass = NULL;
-  int r;
 
-  if (t == NULL)
-    return NULL;
-  if (o->passphrase_file) {
-    if ((pass = read_passphrase (o->passphrase_file)) == NULL)
-      r = -1;
-    else
-      r = sv_tenant_set_passphrase (t, pass);
-  }
-  else
-    r = sv_tenant_load_key (t, o->kek);
-  if (pass) {
-    sv_wipe (pass, strlen (pass));
-    free (pass);
-  }
-  if (r == -1) {
+  if (t && sv_key_source_load (t, &src) == -1) {
     sv_tenant_free (t);
     return NULL;
   }
