@@ -1,11 +1,5 @@
-/* sealvol CLI: service types and tenant caps (issue 4).
- *
- * volume create checks its --service-type against ROOT/service-types.conf
- * and the tenant's capacity and volume-count caps, volume resize the
- * capacity cap; volume
- * set-service-type changes a volume's type in its authenticated
- * superblock, and a serving nbdkit picks the change up within a second.
- */
+/* sealvol CLI: the checks of service types and tenant caps that volume
+ * create, resize and set-service-type make before they change anything. */
 #include <config.h>
 
 #include <errno.h>
@@ -14,20 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
-#include "cli.h"
+#include "cli-qos.h"
 #include "qos-config.h"
 #include "report.h"
 #include "volume.h"
 
 int
-cli_check_service_type (const struct options *o, const char *type)
+cli_check_service_type (const char *root, const char *type)
 {
   struct sv_service_types st;
   char path[4096], why[512];
   int r = 0;
 
-  snprintf (path, sizeof path, "%s/%s", o->root, SV_SERVICE_TYPES_FILE);
+  snprintf (path, sizeof path, "%s/%s", root, SV_SERVICE_TYPES_FILE);
   if (sv_service_types_load (path, &st, why, sizeof why) == -1) {
     sv_error ("%s", why);
     return -1;
@@ -103,30 +96,4 @@ cli_check_tenant_caps (const struct sv_tenant *t, uint64_t more_bytes,
     return -1;
   }
   return 0;
-}
-
-int
-cmd_volume_set_service_type (const struct options *o, const char *tenant,
-                             const char *volume, const char *type)
-{
-  struct sv_tenant *t;
-  json_object *e;
-  char dir[4096];
-  int r;
-
-  if (cli_check_service_type (o, type) == -1)
-    return EXIT_FAILURE;
-  if ((t = open_tenant_with_key (o, tenant)) == NULL)
-    return EXIT_FAILURE;
-  r = sv_volume_set_service_type (t, volume, type);
-  sv_tenant_free (t);
-  if (r == -1)
-    return EXIT_FAILURE;
-  e = sv_audit_event ("volume-service-type", tenant);
-  json_object_object_add (e, "volume", json_object_new_string (volume));
-  json_object_object_add (e, "service_type", json_object_new_string (type));
-  snprintf (dir, sizeof dir, "%s/%s", o->root, tenant);
-  sv_audit_write (dir, e);
-  printf ("volume %s/%s now has service type %s\n", tenant, volume, type);
-  return EXIT_SUCCESS;
 }

@@ -19,10 +19,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "names.h"
 #include "report.h"
 #include "tenant.h"
+
+#include "cli-common.h"
+#include "cli-serve.h"
 
 #define MAX_ARGS 40
 
@@ -156,15 +157,13 @@ hand_over_to_user (const struct options *o, const char *tenant)
 }
 
 int
-cmd_tenant_serve (const struct options *o, const char *tenant)
+cmd_tenant_serve (const struct options *o, const struct cli_args *args)
 {
+  const char *tenant = args->tenant;
   struct argv_builder a = { .n = 0 };
   const char *plugin = getenv ("SEALVOL_PLUGIN");
   char addr[256], port[16];
 
-  if (sv_name_problem (tenant))
-    return usage_error ("bad tenant name '%s': %s", tenant,
-                        sv_name_problem (tenant));
   if (!o->listen == !o->unix_socket)
     return usage_error ("%s: give exactly one of --listen ADDR:PORT and "
                         "--unix PATH", "tenant serve");

@@ -23,6 +23,7 @@
 #include <sodium.h>
 
 #include "audit.h"
+#include "keysource.h"
 #include "metamap.h"
 #include "names.h"
 #include "qos-runtime.h"
@@ -38,8 +39,8 @@
 static char *root = (char *) "/var/lib/sealvol";
 static const char *tenant_name;
 static const char *kek;                 /* PATH, +PATH, -FD or - */
-static const char *kek_command;         /* the key is this command's output */
 static const char *kek_passphrase;      /* +FILE, -FD or -: Argon2id */
+static struct sv_key_source key_source; /* kek=, kek-command=, kek-passphrase= */
 static const char *io_name = "uring";
 static unsigned meta_open_flag = SV_OPEN_META_MMAP;  /* meta-io=mmap */
 static unsigned direct_open_flag;                     /* direct=true */
@@ -93,7 +94,7 @@ sealvol_config (const char *key, const char *value)
   else if (strcmp (key, "kek") == 0)
     kek = value;
   else if (strcmp (key, "kek-command") == 0)
-    kek_command = value;
+    key_source.kek_command = value;
   else if (strcmp (key, "kek-passphrase") == 0)
     kek_passphrase = value;
   else if (strcmp (key, "allow-plaintext") == 0) {
@@ -144,18 +145,44 @@ sealvol_config (const char *key, const char *value)
 static struct sv_key *early_secret;
 
 static int
-read_early_secret (const char *spec)
+read_early_secret (const char *spec, const char **text)
 {
   char *secret = NULL;
 
-  if (spec == NULL || spec[0] != '-')
-    return 0;
   if (nbdkit_read_password (spec, &secret) == -1)
     return -1;
   early_secret = sv_key_from_bytes (secret, strlen (secret) + 1);
   sv_wipe (secret, strlen (secret));
   free (secret);
-  return early_secret ? 0 : -1;
+  if (early_secret == NULL)
+    return -1;
+  *text = (const char *) sv_key_bytes (early_secret);
+  return 0;
+}
+
+/* The key source from the parameters: kek=PATH and kek=+PATH are key
+ * files (the key file checks apply), kek-passphrase=+FILE a passphrase
+ * file; the -FD and - forms are read now, and any other kek-passphrase
+ * is the passphrase itself (as nbdkit_read_password takes it).  A
+ * kek-command wins, then a passphrase, then kek. */
+static int
+fill_key_source (void)
+{
+  if (key_source.kek_command)
+    return 0;
+  if (kek_passphrase && kek_passphrase[0] == '-')
+    return read_early_secret (kek_passphrase, &key_source.passphrase);
+  if (kek_passphrase && kek_passphrase[0] == '+')
+    return (key_source.passphrase_file =
+            nbdkit_absolute_path (kek_passphrase + 1)) ? 0 : -1;
+  if (kek_passphrase)
+    return (key_source.passphrase = kek_passphrase), 0;
+  if (kek && kek[0] == '-')
+    return read_early_secret (kek, &key_source.key_hex);
+  if (kek)
+    return (key_source.kek_file =
+            nbdkit_absolute_path (kek + (kek[0] == '+'))) ? 0 : -1;
+  return 0;
 }
 
 static int
@@ -176,50 +203,19 @@ sealvol_config_complete (void)
   /* nbdkit changes to / before .after_fork: make paths absolute. */
   if ((root = nbdkit_absolute_path (root)) == NULL)
     return -1;
-  if (kek && kek[0] != '-'
-      && (kek = nbdkit_absolute_path (kek[0] == '+' ? kek + 1 : kek)) == NULL)
-    return -1;
-  if (kek_passphrase && kek_passphrase[0] == '+') {
-    char *abs = nbdkit_absolute_path (kek_passphrase + 1);
-    char *plus;
-    if (abs == NULL || asprintf (&plus, "+%s", abs) == -1)
-      return -1;
-    free (abs);
-    kek_passphrase = plus;
-  }
-  if (kek_command)
-    return 0;                   /* the command is the key source */
-  return read_early_secret (kek_passphrase ? kek_passphrase : kek);
+  return fill_key_source ();
 }
 
-/* kek=PATH and kek=+PATH go through the key-file checks (mode 0600,
- * owned by the serving user); kek=-FD and kek=- (a pipe or a terminal)
- * are read by nbdkit itself. */
+/* The tenant's key from the parameters' key source (keysource.h). */
 static int
 load_tenant_key (void)
 {
-  char *secret = NULL;
-  int r;
+  int r = sv_key_source_load (tenant, &key_source);
 
-  if (kek_command)
-    return sv_tenant_load_key_command (tenant, kek_command);
-  if (early_secret) {
-    const char *text = (const char *) sv_key_bytes (early_secret);
-    r = kek_passphrase ? sv_tenant_set_passphrase (tenant, text)
-                       : sv_tenant_set_key_hex (tenant, text);
-    sv_key_free (early_secret);
-    early_secret = NULL;
-    return r;
-  }
-  if (kek_passphrase) {
-    if (nbdkit_read_password (kek_passphrase, &secret) == -1)
-      return -1;
-    r = sv_tenant_set_passphrase (tenant, secret);
-    sv_wipe (secret, strlen (secret));
-    free (secret);
-    return r;
-  }
-  return sv_tenant_load_key (tenant, kek);
+  sv_key_free (early_secret);
+  early_secret = NULL;
+  key_source.key_hex = key_source.passphrase = NULL;
+  return r;
 }
 
 static int

@@ -1,4 +1,5 @@
-/* sealvol: tenant keys that do not live in a key file.
+/* sealvol: the one place a tenant key source is resolved (keysource.h);
+ * key files themselves are read and checked by tenant.c.
  *
  * kek-command: the key is what a command prints (64 hex digits), so a KMS
  * or Vault can hold it off the storage host's disks.  The command is split
@@ -24,8 +25,8 @@
 #include <unistd.h>
 #include <sodium.h>
 
+#include "keysource.h"
 #include "report.h"
-#include "tenant.h"
 
 #define KEK_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define MAX_WORDS 32
@@ -155,8 +156,8 @@ run_capture (const struct sv_tenant *t, const char *command, char *buf,
   return 0;
 }
 
-int
-sv_tenant_load_key_command (struct sv_tenant *t, const char *command)
+static int
+load_key_command (struct sv_tenant *t, const char *command)
 {
   char out[256], why[256];
   int r;
@@ -173,8 +174,8 @@ sv_tenant_load_key_command (struct sv_tenant *t, const char *command)
   return r;
 }
 
-int
-sv_tenant_set_passphrase (struct sv_tenant *t, const char *passphrase)
+static int
+load_key_passphrase (struct sv_tenant *t, const char *passphrase)
 {
   struct sv_key *key = sv_key_new (SV_TENANT_KEY_LEN);
   size_t len = strcspn (passphrase, "\n");
@@ -191,4 +192,81 @@ sv_tenant_set_passphrase (struct sv_tenant *t, const char *passphrase)
     return -1;
   }
   return sv_tenant_adopt_key (t, key);
+}
+
+/* A passphrase from its file (first line, any length), in a buffer the
+ * caller wipes. */
+static char *
+read_passphrase_file (const char *path)
+{
+  FILE *f = fopen (path, "re");
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+
+  if (f == NULL) {
+    sv_error ("cannot read passphrase file %s: %m", path);
+    return NULL;
+  }
+  setvbuf (f, NULL, _IONBF, 0);         /* no stdio copy of the secret */
+  n = getline (&line, &cap, f);
+  fclose (f);
+  if (n > 0)
+    line[strcspn (line, "\n")] = '\0';
+  if (n <= 0 || line[0] == '\0') {
+    sv_error ("passphrase file %s is empty", path);
+    if (line)
+      sv_wipe (line, cap);
+    free (line);
+    return NULL;
+  }
+  return line;
+}
+
+static int
+load_key_passphrase_file (struct sv_tenant *t, const char *path)
+{
+  char *pass = read_passphrase_file (path);
+  int r;
+
+  if (pass == NULL)
+    return -1;
+  r = load_key_passphrase (t, pass);
+  sv_wipe (pass, strlen (pass));
+  free (pass);
+  return r;
+}
+
+/* The source tenant.conf names: its command, else its key file. */
+static int
+load_own_key (struct sv_tenant *t)
+{
+  if (t->kek_command)
+    return load_key_command (t, t->kek_command);
+  if (t->kek_passphrase) {
+    errno = EINVAL;
+    sv_error ("tenant %s derives its key from a passphrase: give "
+              "--passphrase-file FILE (or kek-passphrase= to nbdkit)",
+              t->name);
+    return -1;
+  }
+  return sv_tenant_load_key (t, NULL);
+}
+
+int
+sv_key_source_load (struct sv_tenant *t, const struct sv_key_source *src)
+{
+  if (src == NULL)
+    return load_own_key (t);
+  if (src->kek_command)
+    return load_key_command (t, src->kek_command);
+  if (src->key_hex)
+    return sv_tenant_set_key_hex (t, src->key_hex);
+  if (src->passphrase)
+    return load_key_passphrase (t, src->passphrase);
+  if (src->passphrase_file)
+    return load_key_passphrase_file (t, src->passphrase_file);
+  if (src->kek_file)
+    return sv_tenant_load_key (t, src->kek_file);
+  return load_own_key (t);
 }

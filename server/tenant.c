@@ -22,8 +22,8 @@
 
 #define KEY_HEX_LEN (2 * SV_TENANT_KEY_LEN)
 
-static char *
-tenant_path (const char *root, const char *name, const char *leaf)
+char *
+sv_tenant_path (const char *root, const char *name, const char *leaf)
 {
   char *p;
 
@@ -63,14 +63,6 @@ sv_write_key_file (const char *path, const struct sv_key *key, bool create)
   return 0;
 }
 
-static int
-write_new_key_file (const char *path)
-{
-  CLEANUP_KEY struct sv_key *key = sv_key_new_random (SV_TENANT_KEY_LEN);
-
-  return key ? sv_write_key_file (path, key, true) : -1;
-}
-
 /* A check value that tells a wrong tenant key at start-up, before any
  * volume is opened: HMAC-SHA256(key, label || tenant id), first 16 bytes.
  * It reveals nothing about the key. */
@@ -90,73 +82,6 @@ sv_key_check_value (uint8_t out[KEY_CHECK_LEN], const struct sv_key *key,
   return 0;
 }
 
-/* libinih ends a value at a newline and at " ;" (an inline comment). */
-static bool
-unsafe_conf_value (const char *v)
-{
-  return strchr (v, '\n') || strstr (v, " ;") || strstr (v, "\t;");
-}
-
-/* libinih splits a longer line and misreads the rest of it. */
-#define CONF_VALUE_MAX (INI_MAX_LINE - 2 - (int) sizeof "kek-command = ")
-
-/* A new tenant's tenant.conf: the operator's file from now on, which
- * sealvol never writes again.  It holds only what chooses the key
- * source; the tenant's state goes to tenant.state. */
-static int
-write_new_tenant_conf (const char *dir, const struct sv_tenant *t,
-                       const char *kek_file)
-{
-  char *text = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream (&text, &len);
-  int r;
-
-  if (f == NULL)
-    return -1;
-  fprintf (f, "# sealvol tenant %s: the operator's settings.  sealvol reads "
-           "this file\n# and never rewrites it; its own state is in "
-           "tenant.state.\n[tenant]\n", t->name);
-  if (kek_file)
-    fprintf (f, "kek-file = %s\n", kek_file);
-  if (t->kek_command)
-    fprintf (f, "kek-command = %s\n", t->kek_command);
-  if (t->kek_passphrase)
-    fprintf (f, "kek-source = passphrase\n");
-  fprintf (f, "\n# Tenant-wide caps (docs/qos.md), e.g.:\n# [caps]\n"
-           "# iops = 20000\n# capacity = 10T\n");
-  if (fclose (f) != 0)
-    return -1;
-  r = sv_replace_file (dir, SV_TENANT_CONF_FILE, text, len, 0644);
-  free (text);
-  return r;
-}
-
-/* The absolute path of a key file that may not exist yet (its directory
- * resolved), so that tenant.conf names it the same from any directory. */
-static char *
-absolute_key_path (const char *path)
-{
-  const char *slash = strrchr (path, '/');
-  const char *leaf = slash ? slash + 1 : path;
-  char *dir = sv_parent_dir (path);
-  char *dir_real = dir ? realpath (dir, NULL) : NULL;
-  char *abs = NULL;
-
-  if (dir_real == NULL)
-    sv_error ("key file %s: cannot resolve its directory: %m", path);
-  else if (*leaf == '\0' || strcmp (leaf, ".") == 0 || strcmp (leaf, "..") == 0) {
-    errno = EINVAL;
-    sv_error ("key file %s: not a file name", path);
-  }
-  else if (asprintf (&abs, "%s%s%s", dir_real,
-                     strcmp (dir_real, "/") == 0 ? "" : "/", leaf) == -1)
-    abs = NULL;
-  free (dir);
-  free (dir_real);
-  return abs;
-}
-
 /* ---- a key file must belong to one tenant ---- */
 
 static int conf_handler (void *user, const char *section, const char *name,
@@ -168,11 +93,11 @@ static int conf_handler (void *user, const char *section, const char *name,
 static char *
 other_tenant_key_file (const char *root, const char *other)
 {
-  char *conf = tenant_path (root, other, SV_TENANT_CONF_FILE);
+  char *conf = sv_tenant_path (root, other, SV_TENANT_CONF_FILE);
   struct sv_tenant t = { .kek_file = NULL };
 
   if (conf && ini_parse (conf, conf_handler, &t) >= 0 && t.kek_file == NULL)
-    t.kek_file = tenant_path (root, other, "tenant.key");
+    t.kek_file = sv_tenant_path (root, other, "tenant.key");
   free (conf);
   free (t.kek_command);
   return t.kek_file;
@@ -184,7 +109,7 @@ static bool
 key_file_of (const char *root, const char *other, const char *path,
              const struct stat *st)
 {
-  char *dir = tenant_path (root, other, NULL);
+  char *dir = sv_tenant_path (root, other, NULL);
   char *dir_real = dir ? realpath (dir, NULL) : NULL;
   char *theirs = other_tenant_key_file (root, other);
   struct stat their_st;
@@ -226,132 +151,6 @@ sv_check_key_file_unshared (const char *root, const char *self, const char *path
     }
   }
   closedir (d);
-  return r;
-}
-
-/* The key of a new tenant from its source: a command's output or a
- * passphrase (Argon2id, fresh salt, parameters kept in tenant.state). */
-static int
-key_from_source (struct sv_tenant *probe, const struct sv_key_source *src)
-{
-  if (src->kek_command) {
-    if ((probe->kek_command = strdup (src->kek_command)) == NULL)
-      return -1;
-    return sv_tenant_load_key_command (probe, src->kek_command);
-  }
-  probe->kek_passphrase = true;
-  randombytes_buf (probe->pw_salt, sizeof probe->pw_salt);
-  probe->pw_ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
-  probe->pw_mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
-  return sv_tenant_set_passphrase (probe, src->passphrase);
-}
-
-/* A value for tenant.conf (the absolute kek-file path, or the
- * kek-command) must read back as it was written. */
-static int
-check_conf_value (const char *v)
-{
-  if (v && unsafe_conf_value (v)) {
-    errno = EINVAL;
-    sv_error ("a kek-file path or kek-command may not contain a newline or "
-              "' ;' (tenant.conf would read it back cut short)");
-    return -1;
-  }
-  if (v && strlen (v) > CONF_VALUE_MAX) {
-    errno = ENAMETOOLONG;
-    sv_error ("a tenant.conf line would exceed %d characters: use a shorter "
-              "kek-file path or kek-command", INI_MAX_LINE - 2);
-    return -1;
-  }
-  return 0;
-}
-
-/* Where a new tenant's key comes from; for a key file, its absolute path
- * in *kek_file (NULL: the default ROOT/TENANT/tenant.key). */
-static int
-new_tenant_key (struct sv_tenant *probe, const char *root,
-                const struct sv_key_source *src, const char *keypath,
-                bool *generated)
-{
-  if (src->kek_command || src->passphrase)
-    return key_from_source (probe, src);
-  /* An existing --kek-file is adopted (it may come from a KMS); a
-   * missing one is generated. */
-  if (src->kek_file
-      && sv_check_key_file_unshared (root, probe->name, keypath) == -1)
-    return -1;
-  *generated = access (keypath, F_OK) != 0;
-  if (*generated && write_new_key_file (keypath) == -1)
-    return -1;
-  return sv_tenant_load_key (probe, keypath);
-}
-
-int
-sv_tenant_create (const char *root, const char *name,
-                  const struct sv_key_source *src)
-{
-  static const struct sv_key_source default_source;
-  bool generated = false;
-  struct sv_tenant probe = { .key_version = 0 };
-  char *volumes = NULL, *keypath = NULL, *abs_kek = NULL;
-  int r = -1;
-
-  if (src == NULL)
-    src = &default_source;
-  if (sv_name_problem (name)) {
-    errno = EINVAL;
-    sv_error ("tenant name '%s' %s", name, sv_name_problem (name));
-    return -1;
-  }
-  if (src->kek_file && (abs_kek = absolute_key_path (src->kek_file)) == NULL)
-    return -1;
-  if (check_conf_value (abs_kek ? abs_kek : src->kek_command) == -1)
-    goto out;
-  if (mkdir (root, 0755) == -1 && errno != EEXIST) {
-    sv_error ("cannot create root %s: %m", root);
-    goto out;
-  }
-  strcpy (probe.name, name);
-  probe.dir = tenant_path (root, name, NULL);
-  volumes = tenant_path (root, name, "volumes");
-  keypath = abs_kek ? strdup (abs_kek) : tenant_path (root, name, "tenant.key");
-  if (!probe.dir || !volumes || !keypath)
-    goto out;
-  /* 0711: the serving user reaches its files by name, lists nothing. */
-  if (mkdir (probe.dir, 0711) == -1) {
-    if (errno == EEXIST)
-      sv_error ("tenant %s already exists", name);
-    else
-      sv_error ("cannot create %s: %m", probe.dir);
-    goto out;
-  }
-  if (new_tenant_key (&probe, root, src, keypath, &generated) == -1)
-    goto undo;
-  randombytes_buf (probe.id, sizeof probe.id);
-  probe.key_version = 1;
-  probe.has_key_check = true;
-  if (sv_key_check_value (probe.key_check, probe.key, probe.id) == -1
-      || mkdir (volumes, 0700) == -1
-      || write_new_tenant_conf (probe.dir, &probe, abs_kek) == -1
-      || sv_tenant_write_state (&probe) == -1)
-    goto undo;
-  r = 0;
-  goto out;
-
- undo:
-  if (generated)
-    unlink (keypath);
-  rmdir (volumes);
-  sv_unlink_in (probe.dir, SV_TENANT_STATE_FILE);
-  sv_unlink_in (probe.dir, SV_TENANT_CONF_FILE);
-  rmdir (probe.dir);
- out:
-  sv_key_free (probe.key);
-  free (probe.kek_command);
-  free (probe.dir);
-  free (volumes);
-  free (keypath);
-  free (abs_kek);
   return r;
 }
 
@@ -509,8 +308,8 @@ sv_tenant_open (const char *root, const char *name)
   if (t == NULL)
     return NULL;
   strcpy (t->name, name);
-  t->dir = tenant_path (root, name, NULL);
-  conf = tenant_path (root, name, SV_TENANT_CONF_FILE);
+  t->dir = sv_tenant_path (root, name, NULL);
+  conf = sv_tenant_path (root, name, SV_TENANT_CONF_FILE);
   if (t->dir == NULL || conf == NULL)
     goto fail;
   r = ini_parse (conf, conf_handler, t);
@@ -533,7 +332,7 @@ sv_tenant_open (const char *root, const char *name)
     goto fail;
   }
   if (t->kek_file == NULL
-      && (t->kek_file = tenant_path (root, name, "tenant.key")) == NULL)
+      && (t->kek_file = sv_tenant_path (root, name, "tenant.key")) == NULL)
     goto fail;
   free (conf);
   return t;
@@ -658,15 +457,6 @@ sv_tenant_load_key (struct sv_tenant *t, const char *path)
 {
   char next[4096];
 
-  if (path == NULL && t->kek_command)
-    return sv_tenant_load_key_command (t, t->kek_command);
-  if (path == NULL && t->kek_passphrase) {
-    errno = EINVAL;
-    sv_error ("tenant %s derives its key from a passphrase: give "
-              "--passphrase-file FILE (or kek-passphrase= to nbdkit)",
-              t->name);
-    return -1;
-  }
   if (path == NULL)
     path = t->kek_file;
   if (load_key_file (t, path) == -1)

@@ -56,15 +56,9 @@ struct sv_tenant {
   struct sv_key *key;           /* NULL until loaded */
 };
 
-/* Where a new tenant's key comes from: a key file (kek_file: adopted if
- * it exists, else generated there; NULL: ROOT/TENANT/tenant.key), the
- * output of kek_command (64 hex digits; e.g. a KMS or Vault client), or a
- * passphrase stretched with Argon2id. */
-struct sv_key_source {
-  const char *kek_file;
-  const char *kek_command;
-  const char *passphrase;
-};
+/* A new tenant (tenant-create.c) with its key from src (keysource.h;
+ * NULL: a new key file ROOT/TENANT/tenant.key). */
+struct sv_key_source;
 int sv_tenant_create (const char *root, const char *name,
                       const struct sv_key_source *src);
 /* Reads tenant.conf and tenant.state (migrating the state of an older
@@ -72,13 +66,9 @@ int sv_tenant_create (const char *root, const char *name,
 struct sv_tenant *sv_tenant_open (const char *root, const char *name);
 void sv_tenant_free (struct sv_tenant *t);
 
-/* Load the tenant key from path (NULL: the tenant's own kek-file). */
+/* Load the tenant key from a key file (NULL: the tenant's own kek-file),
+ * after the key file checks above; keysource.h chooses the source. */
 int sv_tenant_load_key (struct sv_tenant *t, const char *path);
-/* The key from a command's standard output (keysource.c: run without a
- * shell unless kek-command-shell = true, in a clean environment; exit
- * status 0 required), or from a passphrase. */
-int sv_tenant_load_key_command (struct sv_tenant *t, const char *command);
-int sv_tenant_set_passphrase (struct sv_tenant *t, const char *passphrase);
 /* Parse a key given as 64 hex digits (e.g. from nbdkit_read_password). */
 int sv_tenant_set_key_hex (struct sv_tenant *t, const char *hex);
 
@@ -90,7 +80,8 @@ const struct sv_key *sv_tenant_key_for (const struct sv_tenant *t,
  * destroyed; resumable after a crash at any step. */
 int sv_tenant_rotate_key (const char *root, const char *name);
 
-/* Shared with rotate.c. */
+/* Shared with rotate.c, keysource.c and tenant-create.c. */
+char *sv_tenant_path (const char *root, const char *name, const char *leaf);
 int sv_tenant_adopt_key (struct sv_tenant *t, struct sv_key *key);
 int sv_key_check_value (uint8_t out[KEY_CHECK_LEN], const struct sv_key *key,
                         const uint8_t id[SV_ID_LEN]);

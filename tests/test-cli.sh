@@ -64,6 +64,34 @@ expect_fail 2 "unknown command 'frobnicate'" sv frobnicate a b
 expect_fail 2 "unknown volume command 'grow'" sv volume grow acme/db
 expect_fail 2 "unknown or incomplete option '--bogus'" sv --bogus volume list acme
 expect_fail 2 "missing command" sv
+# An option given to a command it does not apply to: exit 2, one line
+# naming the option and the command, and nothing changed (the volume is
+# still there, the tenant's files and audit log as they were).
+sv volume create acme/keep --size 1M >/dev/null
+# (the sparse data and meta files left out: a 15T file takes long to read)
+snapshot () { find "$ROOT/acme" -type f ! -name data ! -name meta -exec md5sum {} + | sort; }
+snapshot >"$TMP/before"
+expect_fail 2 "--service-type goes with 'volume create' only, not with 'volume delete'" \
+    sv volume delete acme/keep --json --service-type zzz
+expect_fail 2 "--size goes with 'volume create' and 'volume resize' only, not with 'volume verify'" \
+    sv volume verify acme/keep --size 1T
+expect_fail 2 "--size goes with 'volume create' and 'volume resize' only, not with 'tenant rotate-key'" \
+    sv tenant rotate-key acme --size 5
+expect_fail 2 "--kek goes with 'tenant serve' and the volume commands only, not with 'tenant rotate-key'" \
+    sv tenant rotate-key acme --kek "$ROOT/acme/tenant.key"
+expect_fail 2 "--json goes with 'volume list' and 'volume info' only, not with 'volume delete'" \
+    sv --json volume delete acme/keep
+expect_fail 2 "--passphrase-file goes with 'tenant create' and the volume commands only, not with 'tenant serve'" \
+    sv tenant serve acme --unix "$TMP/s" --passphrase-file /dev/null
+snapshot | diff "$TMP/before" - >/dev/null || fail "a refused option changed the tenant"
+sv volume info acme/keep >/dev/null || fail "a refused delete removed the volume"
+# The spellings of the contract still work: --root before the command,
+# options between the words, --kek and --passphrase-file where the key is
+# loaded, --force on delete.
+"$SEALVOL" --root "$ROOT" --kek "$ROOT/acme/tenant.key" volume info acme/keep --json >/dev/null
+"$SEALVOL" volume --root "$ROOT" list acme --json >/dev/null
+sv volume set-service-type acme/keep piops --kek "$ROOT/acme/tenant.key" >/dev/null
+sv volume delete --force acme/keep | grep -q "deleted volume acme/keep by force" || fail "delete --force"
 expect_fail 1 "no such volume: acme/nope" sv volume info acme/nope
 expect_fail 1 "no such volume: acme/nope" sv volume verify acme/nope
 expect_fail 1 "no such volume: acme/nope" sv volume delete acme/nope
