@@ -13,7 +13,6 @@
 #include <string.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <time.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
@@ -21,6 +20,7 @@
 #include <libmount.h>
 
 #include "node-util.h"
+#include "child.h"
 
 #define MAX_ARGS 32
 
@@ -104,39 +104,15 @@ wait_until_deadline (pid_t pid, int *status, time_t deadline)
   }
 }
 
-/* posix_spawn, not fork: it runs no atfork handlers (gRPC registers
- * some) and copies no address space.  The child gets an empty signal
- * mask and default handlers for every signal: ours blocks SIGTERM for
- * the sigwait thread, and a child that inherited that (or an ignored
- * signal from whoever started the plugin) could not be stopped. */
 pid_t
 spawn (const char *const argv[], int out_fd, bool new_session)
 {
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
-  sigset_t none, defaults;
-  pid_t pid;
-  int err;
+  const struct sv_spawn s = {
+    .argv = argv, .out_fd = out_fd, .err_fd = out_fd,
+    .new_session = new_session,
+  };
 
-  sigemptyset (&none);
-  sigfillset (&defaults);       /* whatever the plugin was started ignoring */
-  posix_spawn_file_actions_init (&fa);
-  posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2 (&fa, out_fd, 1);
-  posix_spawn_file_actions_adddup2 (&fa, out_fd, 2);
-  posix_spawnattr_init (&attr);
-  posix_spawnattr_setsigmask (&attr, &none);
-  posix_spawnattr_setsigdefault (&attr, &defaults);
-  posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
-                            | (new_session ? POSIX_SPAWN_SETSID : 0));
-  err = posix_spawnp (&pid, argv[0], &fa, &attr, (char *const *) argv, environ);
-  posix_spawnattr_destroy (&attr);
-  posix_spawn_file_actions_destroy (&fa);
-  if (err) {
-    errno = err;
-    return -1;
-  }
-  return pid;
+  return sv_spawn (&s);
 }
 
 int

@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +26,7 @@
 
 #include "keysource.h"
 #include "report.h"
+#include "child.h"
 
 #define KEK_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define MAX_WORDS 32
@@ -74,30 +74,25 @@ find_program (const char *name, char *out, size_t len)
   return -1;
 }
 
-/* Spawn argv with stdout on a pipe (*out_fd), stdin /dev/null and a clean
+/* Start program with stdout on a pipe (*out_fd) and a clean
  * environment. */
 static int
 spawn_clean (const char *tenant, char *const argv[], const char *program,
              pid_t *pid, int *out_fd)
 {
   char tenant_env[128];
-  char *envp[] = { (char *) "PATH=" KEK_PATH, (char *) "LC_ALL=C", tenant_env,
-                   NULL };
-  posix_spawn_file_actions_t fa;
-  int pipefd[2], r;
+  const char *envp[] = { "PATH=" KEK_PATH, "LC_ALL=C", tenant_env, NULL };
+  int pipefd[2];
 
   snprintf (tenant_env, sizeof tenant_env, "SEALVOL_TENANT=%s", tenant);
   if (pipe2 (pipefd, O_CLOEXEC) == -1)
     return -1;
-  posix_spawn_file_actions_init (&fa);
-  posix_spawn_file_actions_addopen (&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2 (&fa, pipefd[1], STDOUT_FILENO);
-  r = posix_spawn (pid, program, &fa, NULL, argv, envp);
-  posix_spawn_file_actions_destroy (&fa);
+  *pid = sv_spawn (&(const struct sv_spawn) {
+      .program = program, .argv = (const char *const *) argv, .envp = envp,
+      .out_fd = pipefd[1], .err_fd = -1 });
   close (pipefd[1]);
-  if (r != 0) {
+  if (*pid == -1) {
     close (pipefd[0]);
-    errno = r;
     return -1;
   }
   *out_fd = pipefd[0];
