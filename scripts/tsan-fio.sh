@@ -40,7 +40,15 @@ for c in aes-256-gcm xchacha20-poly1305 aes-256-xts; do
         --output-format=terse >/dev/null 2>&1 &
 done
 wait $(jobs -p | grep -v "^$pid$") 2>/dev/null || true
-kill -0 "$pid" 2>/dev/null || { echo "nbdkit died:"; tail -20 "$work/nbdkit.log"; echo "0 passed, 1 failed"; exit 1; }
+if ! kill -0 "$pid" 2>/dev/null; then
+    echo "nbdkit died:"
+    if grep -q "WARNING: ThreadSanitizer" "$work/nbdkit.log"; then
+        grep -A60 "WARNING: ThreadSanitizer" "$work/nbdkit.log" | head -80
+    else
+        tail -20 "$work/nbdkit.log"
+    fi
+    echo "0 passed, 1 failed"; exit 1
+fi
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 if grep -q "WARNING: ThreadSanitizer" "$work/nbdkit.log"; then
     grep -A30 "WARNING: ThreadSanitizer" "$work/nbdkit.log" | head -60
