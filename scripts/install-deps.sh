@@ -5,7 +5,7 @@ set -e
 
 packages="
   build-essential autoconf automake libtool pkg-config
-  libssl-dev libsodium-dev liburing-dev libinih-dev libjson-c-dev
+  libssl-dev libsodium-dev liburing-dev libinih-dev libjson-c-dev libmicrohttpd-dev
   nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin python3-libnbd
   libfuse3-dev fuse3 libmount-dev
   qemu-utils fio gnutls-bin openssl nbd-client valgrind
