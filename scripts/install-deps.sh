@@ -11,7 +11,7 @@ packages="
   qemu-utils fio gnutls-bin openssl nbd-client valgrind
   xxd e2fsprogs python3-cryptography python3-nacl xfsprogs
   libgrpc-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
-  python3-grpcio python3-grpc-tools util-linux
+  python3-grpcio python3-grpc-tools util-linux python3-yaml
 "
 
 export DEBIAN_FRONTEND=noninteractive
