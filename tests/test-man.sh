@@ -47,7 +47,7 @@ man=$(man_section "$MAN_CLI" SYNOPSIS | awk '
     function flush() { if (cmd != "") for (o in opts) print cmd ": " o
                        cmd = ""; split("", opts) }
     /^\.PP/ { flush(); next }
-    /^\.B (tenant|volume) / { cmd = $2 " " $3 }
+    /^\.B (tenant|volume|api) / { cmd = $2 " " $3 }
     { s = $0
       while (match(s, /--[a-z-]+/)) {
           opts[substr(s, RSTART, RLENGTH)] = 1; s = substr(s, RSTART + RLENGTH)
@@ -57,7 +57,7 @@ same "command options: < in 'sealvol --help' only, > in sealvol.1 SYNOPSIS only"
 # And every command of the table has a synopsis.
 same "commands: < in 'sealvol --help' only, > in sealvol.1 SYNOPSIS only" \
     "$(sed -n '/^commands:/,/^options:/p' "$TMP/help" | awk '/^  [a-z]/ { print $1 " " $2 }')" \
-    "$(man_section "$MAN_CLI" SYNOPSIS | awk '/^\.B (tenant|volume) / { print $2 " " $3 }')"
+    "$(man_section "$MAN_CLI" SYNOPSIS | awk '/^\.B (tenant|volume|api) / { print $2 " " $3 }')"
 
 # Plugin parameters: the config keys and config_help against PARAMETERS.
 keys=$(grep -ohE 'strcmp \(key, "[a-z-]+"\)' "$top_srcdir"/nbdkit-plugin/*.c |
