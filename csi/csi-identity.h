@@ -1,0 +1,37 @@
+/* The CSI Identity service both sealvol plugins serve
+ * (csi/csi-identity.c): one name, one version, and each plugin's own
+ * capability list and readiness. */
+#ifndef SEALVOL_CSI_IDENTITY_H
+#define SEALVOL_CSI_IDENTITY_H
+
+#include <stdbool.h>
+
+#include "csi-grpc.h"
+#include "csi.pb-c.h"
+
+#define CSI_PLUGIN_NAME "csi.sealvol.org"
+
+/* The plugin-level capabilities GetPluginCapabilities reports:
+ * service types, ending with UNKNOWN (0). */
+extern const Csi__V1__PluginCapability__Service__Type *csi_plugin_services;
+
+/* Ready (Probe) when this returns OK; else the code and message it
+ * filled in.  NULL: always ready. */
+extern grpc_status_code (*csi_plugin_ready) (struct csi_status *st);
+
+grpc_status_code csi_get_plugin_info (struct csi_call *, const ProtobufCMessage *,
+                                      ProtobufCMessage *, struct csi_status *);
+grpc_status_code csi_get_plugin_capabilities (struct csi_call *,
+                                              const ProtobufCMessage *,
+                                              ProtobufCMessage *, struct csi_status *);
+grpc_status_code csi_probe (struct csi_call *, const ProtobufCMessage *,
+                            ProtobufCMessage *, struct csi_status *);
+
+/* The three entries of a method table. */
+#define CSI_IDENTITY_METHODS                                            \
+  CSI_METHOD ("Identity", "GetPluginInfo", get_plugin_info, csi_get_plugin_info), \
+  CSI_METHOD ("Identity", "GetPluginCapabilities", get_plugin_capabilities, \
+              csi_get_plugin_capabilities),                             \
+  CSI_METHOD ("Identity", "Probe", probe, csi_probe)
+
+#endif
