@@ -16,10 +16,15 @@
 #include "cli-common.h"
 
 #define ALL_COMMANDS (ON (CMD_COUNT) - 1)
+#define TOKEN_COMMANDS (ON (CMD_TOKEN_CREATE) | ON (CMD_TOKEN_LIST)       \
+                        | ON (CMD_TOKEN_REVOKE))
 #define VOLUME_COMMANDS (ALL_COMMANDS & ~(ON (CMD_TENANT_CREATE)        \
                                           | ON (CMD_TENANT_ROTATE_KEY)  \
-                                          | ON (CMD_TENANT_SERVE)))
+                                          | ON (CMD_TENANT_SERVE)       \
+                                          | TOKEN_COMMANDS              \
+                                          | ON (CMD_API_SERVE)))
 #define SERVE ON (CMD_TENANT_SERVE)
+#define API ON (CMD_API_SERVE)
 #define CREATE ON (CMD_VOLUME_CREATE)
 #define SIZED (ON (CMD_VOLUME_CREATE) | ON (CMD_VOLUME_RESIZE))
 #define AT(field) offsetof (struct options, field)
@@ -47,10 +52,11 @@ const struct cli_option cli_options[] = {
     "print JSON" },
   { "force", NULL, ON (CMD_VOLUME_DELETE), 0, AT (force),
     "erase a volume that does not open, without its key" },
-  { "listen", "ADDR:PORT", SERVE, 0, AT (listen), "serve over TCP, with TLS" },
+  { "listen", "ADDR:PORT", SERVE | API, 0, AT (listen),
+    "serve over TCP, with TLS" },
   { "unix", "PATH", SERVE, 0, AT (unix_socket), "serve on a Unix socket" },
-  { "tls-certificates", "DIR", SERVE, 0, AT (tls_certificates),
-    "certificate directory (default ROOT/TENANT/tls)" },
+  { "tls-certificates", "DIR", SERVE | API, 0, AT (tls_certificates),
+    "certificate directory (tenant serve: default ROOT/TENANT/tls)" },
   { "tls-psk", "FILE", SERVE, 0, AT (tls_psk), "nbdkit's PSK file" },
   { "tls-verify-peer", NULL, SERVE, 0, AT (tls_verify_peer),
     "check client certificates on a Unix socket too" },
@@ -62,6 +68,12 @@ const struct cli_option cli_options[] = {
   { "io", "uring|sync", SERVE, 0, AT (io), "the plugin's I/O engine" },
   { "foreground", NULL, SERVE, 0, AT (foreground),
     "nbdkit stays in the foreground" },
+  { "scope", "volumes|admin", ON (CMD_TOKEN_CREATE), 0, AT (scope),
+    "what the token may do (default volumes; admin may create tenants)" },
+  { "expires", "DURATION", ON (CMD_TOKEN_CREATE), 0, AT (expires),
+    "N with s, m, h or d, or never (default 90d)" },
+  { "print-routes", NULL, API, 0, AT (print_routes),
+    "print the API's routes and exit" },
   { "help", NULL, 0, 0, AT (help), "print this text" },
   { "version", NULL, 0, 0, AT (version), "print the version" },
 };

@@ -18,7 +18,8 @@ enum cli_command {
   CMD_TENANT_CREATE, CMD_TENANT_ROTATE_KEY, CMD_TENANT_SERVE,
   CMD_VOLUME_CREATE, CMD_VOLUME_RESIZE, CMD_VOLUME_DELETE, CMD_VOLUME_LIST,
   CMD_VOLUME_INFO, CMD_VOLUME_VERIFY, CMD_VOLUME_SET_SERVICE_TYPE,
-  CMD_VOLUME_REKEY,
+  CMD_VOLUME_REKEY, CMD_TOKEN_CREATE, CMD_TOKEN_LIST, CMD_TOKEN_REVOKE,
+  CMD_API_SERVE,
   CMD_COUNT
 };
 #define ON(cmd) (1u << (cmd))
@@ -46,6 +47,11 @@ struct options {
   const char *group;
   const char *io;
   bool foreground;
+  /* tenant token create */
+  const char *scope;
+  const char *expires;
+  /* api serve (with listen and tls_certificates) */
+  bool print_routes;
   bool help, version;
 };
 

@@ -55,9 +55,8 @@ exists_in (const char *dir, const char *leaf)
   return r;
 }
 
-/* Split "ADDR:PORT" ("[::1]:10809" for IPv6) into its parts. */
-static int
-split_listen (const char *listen, char *addr, size_t alen, char *port,
+int
+cli_split_listen (const char *listen, char *addr, size_t alen, char *port,
               size_t plen)
 {
   const char *colon = strrchr (listen, ':');
@@ -170,7 +169,7 @@ cmd_tenant_serve (const struct options *o, const struct cli_args *args)
   if (o->tls_certificates && o->tls_psk)
     return usage_error ("%s: --tls-certificates and --tls-psk exclude each "
                         "other", "tenant serve");
-  if (o->listen && split_listen (o->listen, addr, sizeof addr, port,
+  if (o->listen && cli_split_listen (o->listen, addr, sizeof addr, port,
                                  sizeof port) == -1)
     return usage_error ("bad --listen '%s': expected ADDR:PORT", o->listen);
   if (o->tls_verify_peer && o->allow_any_client)

@@ -13,9 +13,9 @@
 #include "report.h"
 #include "tenant.h"
 #include "volume.h"
+#include "volume-ops.h"
 
 #include "cli-common.h"
-#include "cli-qos.h"
 #include "cli-volume.h"
 
 /* --size of volume create and resize: required, and a size the format
@@ -66,15 +66,11 @@ cmd_volume_create (const struct options *o, const struct cli_args *a)
 
   if ((r = parse_create_params (o, &p)) != 0)
     return r;
-  if (cli_check_service_type (o->root, p.service_type ? p.service_type : "gp") == -1)
+  if (sv_service_type_check (o->root, p.service_type ? p.service_type : "gp") == -1)
     return EXIT_FAILURE;
   if ((t = open_tenant_with_key (o, tenant)) == NULL)
     return EXIT_FAILURE;
-  if (cli_check_tenant_caps (t, p.size, true) == -1) {
-    sv_tenant_free (t);
-    return EXIT_FAILURE;
-  }
-  r = sv_volume_create (t, volume, &p);
+  r = sv_volume_create_checked (o->root, t, volume, &p);
   sv_tenant_free (t);
   if (r == -1)
     return EXIT_FAILURE;
@@ -99,9 +95,7 @@ cmd_volume_resize (const struct options *o, const struct cli_args *a)
     return r;
   if ((t = open_tenant_with_key (o, tenant)) == NULL)
     return EXIT_FAILURE;
-  if (cli_volume_size (t, volume, &now) == -1
-      || (size > now && cli_check_tenant_caps (t, size - now, false) == -1)
-      || sv_volume_resize (t, volume, size, &now) == -1) {
+  if (sv_volume_grow_checked (t, volume, size, &now) == -1) {
     sv_tenant_free (t);
     return EXIT_FAILURE;
   }
@@ -371,7 +365,7 @@ cmd_volume_set_service_type (const struct options *o,
   char dir[4096];
   int r;
 
-  if (cli_check_service_type (o->root, type) == -1)
+  if (sv_service_type_check (o->root, type) == -1)
     return EXIT_FAILURE;
   if ((t = open_tenant_with_key (o, tenant)) == NULL)
     return EXIT_FAILURE;

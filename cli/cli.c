@@ -22,12 +22,15 @@
 
 #include "cli-common.h"
 #include "cli-serve.h"
+#include "cli-api.h"
 #include "cli-tenant.h"
+#include "cli-token.h"
 #include "cli-volume.h"
 
 struct cli_command_def {
-  const char *noun, *verb;
-  const char *args;             /* TENANT or TENANT/VOL, maybe one more */
+  const char *noun, *verb;      /* verb: one word or two ("token list") */
+  const char *args;             /* TENANT or TENANT/VOL, maybe one more;
+                                 * "" for none */
   int (*run) (const struct options *o, const struct cli_args *a);
   const char *help;
   /* The refusal of an option that does not apply, if not the generic
@@ -60,6 +63,14 @@ static const struct cli_command_def commands[CMD_COUNT] = {
     "change a volume's service type, also while it is served" },
   [CMD_VOLUME_REKEY] = { "volume", "rekey", "TENANT/VOL", cmd_volume_rekey,
     "give a volume a new key, re-encrypting its data" },
+  [CMD_TOKEN_CREATE] = { "tenant", "token create", "TENANT", cmd_token_create,
+    "a new API token of the tenant, printed once as ID.SECRET" },
+  [CMD_TOKEN_LIST] = { "tenant", "token list", "TENANT", cmd_token_list,
+    "the tenant's API tokens (never their secrets)" },
+  [CMD_TOKEN_REVOKE] = { "tenant", "token revoke", "TENANT ID",
+    cmd_token_revoke, "revoke an API token" },
+  [CMD_API_SERVE] = { "api", "serve", "", cmd_api_serve,
+    "run the HTTPS control API (docs/api.yaml)" },
 };
 
 /* ---- usage, from the two tables ---- */
@@ -87,7 +98,8 @@ usage_command (enum cli_command c)
 {
   const struct cli_command_def *d = &commands[c];
   char word[128];
-  int col = printf ("  %s %s %s", d->noun, d->verb, d->args);
+  int col = printf ("  %s %s%s%s", d->noun, d->verb, d->args[0] ? " " : "",
+                    d->args);
 
   for (size_t i = 0; i < cli_option_count; i++) {
     const struct cli_option *opt = &cli_options[i];
@@ -129,7 +141,7 @@ usage (void)
 static void
 describe_commands (unsigned mask, char *buf, size_t len)
 {
-  char item[CMD_COUNT][40];
+  char item[CMD_COUNT][48];
   size_t n = 0, used = 0;
 
   for (int c = 0; c < CMD_COUNT; c++) {
@@ -185,11 +197,13 @@ parse_args (const struct cli_command_def *d, int argc, char **argv,
             struct cli_args *a)
 {
   const char *why;
-  int want = strchr (d->args, ' ') ? 2 : 1;
+  int want = d->args[0] == '\0' ? 0 : strchr (d->args, ' ') ? 2 : 1;
 
   if (argc != want)
     return usage_error ("'%s %s': wrong number of arguments", d->noun,
                         d->verb);
+  if (want == 0)
+    return 0;
   a->spec = argv[0];
   a->extra = want == 2 ? argv[1] : NULL;
   if (strchr (d->args, '/') == NULL) {
@@ -206,12 +220,26 @@ parse_args (const struct cli_command_def *d, int argc, char **argv,
   return 0;
 }
 
+/* How many of argv's words the verb is (1 or 2), 0 if they are not it. */
+static int
+verb_words (const char *verb, int argc, char **argv)
+{
+  const char *space = strchr (verb, ' ');
+  size_t n = space ? (size_t) (space - verb) : strlen (verb);
+
+  if (strlen (argv[0]) != n || strncmp (argv[0], verb, n) != 0)
+    return 0;
+  if (space == NULL)
+    return 1;
+  return argc >= 2 && strcmp (argv[1], space + 1) == 0 ? 2 : 0;
+}
+
 static int
 dispatch (const struct options *o, uint64_t given, int argc, char **argv)
 {
   bool noun_known = false;
   struct cli_args a = { .spec = NULL };
-  int r;
+  int r, words;
 
   if (argc < 2)
     return usage_error ("%s", "missing command");
@@ -220,10 +248,10 @@ dispatch (const struct options *o, uint64_t given, int argc, char **argv)
     if (strcmp (argv[0], d->noun) != 0)
       continue;
     noun_known = true;
-    if (strcmp (argv[1], d->verb) != 0)
+    if ((words = verb_words (d->verb, argc - 1, argv + 1)) == 0)
       continue;
     if ((r = check_options ((enum cli_command) c, given)) != 0
-        || (r = parse_args (d, argc - 2, argv + 2, &a)) != 0)
+        || (r = parse_args (d, argc - 1 - words, argv + 1 + words, &a)) != 0)
       return r;
     return d->run (o, &a);
   }

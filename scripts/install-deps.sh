@@ -5,13 +5,13 @@ set -e
 
 packages="
   build-essential autoconf automake libtool pkg-config
-  libssl-dev libsodium-dev liburing-dev libinih-dev libjson-c-dev
+  libssl-dev libsodium-dev liburing-dev libinih-dev libjson-c-dev libmicrohttpd-dev
   nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin python3-libnbd
   libfuse3-dev fuse3 libmount-dev
   qemu-utils fio gnutls-bin openssl nbd-client valgrind
   xxd e2fsprogs python3-cryptography python3-nacl xfsprogs
   libgrpc-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
-  python3-grpcio python3-grpc-tools util-linux
+  python3-grpcio python3-grpc-tools util-linux python3-yaml
   libcurl4-openssl-dev
 "
 

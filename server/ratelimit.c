@@ -27,3 +27,9 @@ sv_log_limit_flush (struct sv_log_limit *l)
   l->unlogged = 0;
   return n;
 }
+
+bool
+sv_log_limit_over (const struct sv_log_limit *l, uint64_t now)
+{
+  return now < l->interval_end && l->in_interval >= SV_LOG_BURST;
+}

@@ -35,6 +35,10 @@ struct sv_log_limit {
 bool sv_log_limit_event (struct sv_log_limit *l, uint64_t now,
                          uint64_t *summary);
 
+/* Has the current interval had more than SV_LOG_BURST events?  (A caller
+ * that refuses work while this holds throttles, not only logs.) */
+bool sv_log_limit_over (const struct sv_log_limit *l, uint64_t now);
+
 /* The events counted and not yet reported, now reported: 0 if none. */
 uint64_t sv_log_limit_flush (struct sv_log_limit *l);
 

@@ -1,5 +1,5 @@
-/* sealvol CLI: the checks of service types and tenant caps that volume
- * create, resize and set-service-type make before they change anything. */
+/* sealvol: the volume operations the CLI and the API share
+ * (volume-ops.h). */
 #include <config.h>
 
 #include <errno.h>
@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli-qos.h"
 #include "qos-config.h"
 #include "report.h"
 #include "volume.h"
+#include "volume-ops.h"
 
 int
-cli_check_service_type (const char *root, const char *type)
+sv_service_type_check (const char *root, const char *type)
 {
   struct sv_service_types st;
   char path[4096], why[512];
@@ -35,7 +35,7 @@ cli_check_service_type (const char *root, const char *type)
 }
 
 int
-cli_volume_size (const struct sv_tenant *t, const char *volume,
+sv_volume_size_of (const struct sv_tenant *t, const char *volume,
                  uint64_t *size)
 {
   struct sv_volume *v = sv_volume_open (t, volume, SV_OPEN_INFO, NULL);
@@ -44,6 +44,19 @@ cli_volume_size (const struct sv_tenant *t, const char *volume,
     return -1;
   *size = sv_volume_size (v);
   sv_volume_close (v);
+  return 0;
+}
+
+static int
+load_caps (const struct sv_tenant *t, struct sv_tenant_caps *caps)
+{
+  char conf[4096], why[512];
+
+  snprintf (conf, sizeof conf, "%s/" SV_TENANT_CONF_FILE, t->dir);
+  if (sv_tenant_caps_load (conf, caps, why, sizeof why) == -1) {
+    sv_error ("%s", why);
+    return -1;
+  }
   return 0;
 }
 
@@ -58,7 +71,7 @@ tenant_usage (const struct sv_tenant *t, uint64_t *bytes, uint64_t *count)
     return -1;
   *bytes = *count = 0;
   for (char **n = names; *n; n++)
-    if (cli_volume_size (t, *n, &size) == 0) {
+    if (sv_volume_size_of (t, *n, &size) == 0) {
       *bytes += size;
       (*count)++;
     }
@@ -67,18 +80,22 @@ tenant_usage (const struct sv_tenant *t, uint64_t *bytes, uint64_t *count)
 }
 
 int
-cli_check_tenant_caps (const struct sv_tenant *t, uint64_t more_bytes,
-                       bool new_volume)
+sv_tenant_usage_get (const struct sv_tenant *t, struct sv_tenant_usage *u)
+{
+  if (load_caps (t, &u->caps) == -1)
+    return -1;
+  return tenant_usage (t, &u->bytes, &u->volumes);
+}
+
+int
+sv_tenant_caps_check (const struct sv_tenant *t, uint64_t more_bytes,
+                      bool new_volume)
 {
   struct sv_tenant_caps caps;
   uint64_t used, count;
-  char conf[4096], why[512];
 
-  snprintf (conf, sizeof conf, "%s/tenant.conf", t->dir);
-  if (sv_tenant_caps_load (conf, &caps, why, sizeof why) == -1) {
-    sv_error ("%s", why);
+  if (load_caps (t, &caps) == -1)
     return -1;
-  }
   if (caps.capacity == 0 && caps.volumes == 0)
     return 0;
   if (tenant_usage (t, &used, &count) == -1)
@@ -96,4 +113,27 @@ cli_check_tenant_caps (const struct sv_tenant *t, uint64_t more_bytes,
     return -1;
   }
   return 0;
+}
+
+int
+sv_volume_create_checked (const char *root, const struct sv_tenant *t,
+                          const char *name, const struct sv_create_params *p)
+{
+  if (sv_service_type_check (root, p->service_type ? p->service_type : "gp")
+      == -1
+      || sv_tenant_caps_check (t, p->size, true) == -1)
+    return -1;
+  return sv_volume_create (t, name, p);
+}
+
+int
+sv_volume_grow_checked (const struct sv_tenant *t, const char *name,
+                        uint64_t size, uint64_t *old_size)
+{
+  uint64_t now;
+
+  if (sv_volume_size_of (t, name, &now) == -1
+      || (size > now && sv_tenant_caps_check (t, size - now, false) == -1))
+    return -1;
+  return sv_volume_resize (t, name, size, old_size);
 }
