@@ -25,12 +25,6 @@
  * for at most its timeout, and the others go on. */
 #define THREADS 4
 
-static const Csi__V1__PluginCapability__Service__Type controller_services[] = {
-  CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__CONTROLLER_SERVICE,
-  CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__VOLUME_ACCESSIBILITY_CONSTRAINTS,
-  0,
-};
-
 static const struct csi_method methods[] = {
   CSI_IDENTITY_METHODS,
   CSI_METHOD ("Controller", "CreateVolume", create_volume, ctl_create_volume),
@@ -77,7 +71,6 @@ main (int argc, char **argv)
     log_error ("libcurl would not initialise");
     return 1;
   }
-  csi_plugin_services = controller_services;
   r = csi_serve (endpoint, methods, sizeof methods / sizeof methods[0], THREADS);
   /* _exit: gRPC may still have threads for clients that did not hang up. */
   fflush (NULL);

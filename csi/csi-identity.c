@@ -3,8 +3,10 @@
 
 #include "csi-identity.h"
 
-static const Csi__V1__PluginCapability__Service__Type no_services[] = { 0 };
-const Csi__V1__PluginCapability__Service__Type *csi_plugin_services = no_services;
+static const Csi__V1__PluginCapability__Service__Type services[] = {
+  CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__CONTROLLER_SERVICE,
+  CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__VOLUME_ACCESSIBILITY_CONSTRAINTS,
+};
 grpc_status_code (*csi_plugin_ready) (struct csi_status *st);
 
 grpc_status_code
@@ -24,12 +26,10 @@ csi_get_plugin_capabilities (struct csi_call *call, const ProtobufCMessage *req,
                              ProtobufCMessage *response, struct csi_status *st)
 {
   Csi__V1__GetPluginCapabilitiesResponse *resp = (void *) response;
-  size_t n = 0;
+  size_t n = sizeof services / sizeof services[0];
 
   (void) req; (void) st;
-  while (csi_plugin_services[n])
-    n++;
-  resp->capabilities = call_alloc (call, (n + 1) * sizeof *resp->capabilities);
+  resp->capabilities = call_alloc (call, n * sizeof *resp->capabilities);
   for (size_t i = 0; i < n; i++) {
     Csi__V1__PluginCapability *c = call_alloc (call, sizeof *c);
 
@@ -37,7 +37,7 @@ csi_get_plugin_capabilities (struct csi_call *call, const ProtobufCMessage *req,
     c->type_case = CSI__V1__PLUGIN_CAPABILITY__TYPE_SERVICE;
     c->service = call_alloc (call, sizeof *c->service);
     csi__v1__plugin_capability__service__init (c->service);
-    c->service->type = csi_plugin_services[i];
+    c->service->type = services[i];
     resp->capabilities[i] = c;
   }
   resp->n_capabilities = n;

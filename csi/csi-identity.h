@@ -1,6 +1,9 @@
 /* The CSI Identity service both sealvol plugins serve
- * (csi/csi-identity.c): one name, one version, and each plugin's own
- * capability list and readiness. */
+ * (csi/csi-identity.c): one name, one version, one set of plugin
+ * capabilities (the spec wants every instance of a plugin to report the
+ * same: CONTROLLER_SERVICE and VOLUME_ACCESSIBILITY_CONSTRAINTS, also
+ * from the node plugin, whose socket still answers every Controller
+ * call UNIMPLEMENTED), and each program's own readiness. */
 #ifndef SEALVOL_CSI_IDENTITY_H
 #define SEALVOL_CSI_IDENTITY_H
 
@@ -10,10 +13,6 @@
 #include "csi.pb-c.h"
 
 #define CSI_PLUGIN_NAME "csi.sealvol.org"
-
-/* The plugin-level capabilities GetPluginCapabilities reports:
- * service types, ending with UNKNOWN (0). */
-extern const Csi__V1__PluginCapability__Service__Type *csi_plugin_services;
 
 /* Ready (Probe) when this returns OK; else the code and message it
  * filled in.  NULL: always ready. */

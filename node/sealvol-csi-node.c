@@ -28,11 +28,6 @@ static char topology_host[64];
 
 /* ---- Identity ---- */
 
-/* Volumes are reachable where the topology says (NodeGetInfo). */
-static const Csi__V1__PluginCapability__Service__Type node_services[] = {
-  CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__VOLUME_ACCESSIBILITY_CONSTRAINTS, 0,
-};
-
 /* Ready when the tools the configured attach path needs are here. */
 static grpc_status_code
 node_ready (struct csi_status *st)
@@ -257,7 +252,6 @@ main (int argc, char **argv)
   if (read_config () == -1)
     return 2;
   umask (077);
-  csi_plugin_services = node_services;
   csi_plugin_ready = node_ready;
   /* One call at a time: two calls for one volume never race. */
   r = csi_serve (endpoint, methods, sizeof methods / sizeof methods[0], 1);
