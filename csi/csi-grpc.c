@@ -61,18 +61,29 @@ call_free (struct csi_call *call)
   }
 }
 
-/* ---- the completion queue ---- */
+/* ---- the completion queues ---- */
 
-static grpc_completion_queue *cq;
+/* A worker answers one call at a time on a completion queue of its own,
+ * so its batches complete in order and need no matching.  The first
+ * worker's queue also gets the shutdown notice. */
+struct worker {
+  grpc_completion_queue *cq;
+  pthread_t thread;
+  const struct csi_method *methods;
+  size_t n_methods;
+};
+
 static grpc_server *server;
+static struct worker *workers;
+static size_t n_workers;
 static int shutdown_tag;                /* addresses used as tags */
 static int call_tag;
 static int batch_tag;
 
-/* Wait for TAG.  Calls are served one at a time, so the only other
- * event that can arrive meanwhile is the shutdown notice. */
+/* Wait for TAG on CQ.  A worker serves one call at a time, so the only
+ * other event that can arrive meanwhile is the shutdown notice. */
 static int
-wait_for (void *tag, bool *shutting_down)
+wait_for (grpc_completion_queue *cq, void *tag, bool *shutting_down)
 {
   for (;;) {
     grpc_event ev = grpc_completion_queue_next (cq,
@@ -163,8 +174,8 @@ dispatch (const struct csi_method *m, grpc_byte_buffer *request_bytes,
 
 /* Answer one call that has been accepted. */
 static int
-serve_call (grpc_call *call, grpc_slice method,
-            const struct csi_method *methods, size_t n, bool *shutting_down)
+serve_call (const struct worker *w, grpc_call *call, grpc_slice method,
+            bool *shutting_down)
 {
   grpc_byte_buffer *request_bytes = NULL, *response_bytes;
   struct csi_status st;
@@ -178,12 +189,12 @@ serve_call (grpc_call *call, grpc_slice method,
   ops[1].op = GRPC_OP_RECV_MESSAGE;
   ops[1].data.recv_message.recv_message = &request_bytes;
   if (grpc_call_start_batch (call, ops, 2, &batch_tag, NULL) != GRPC_CALL_OK
-      || wait_for (&batch_tag, shutting_down) == -1) {
+      || wait_for (w->cq, &batch_tag, shutting_down) == -1) {
     grpc_byte_buffer_destroy (request_bytes);
     return -1;
   }
 
-  response_bytes = dispatch (find_method (methods, n, method), request_bytes, &st);
+  response_bytes = dispatch (find_method (w->methods, w->n_methods, method), request_bytes, &st);
   grpc_byte_buffer_destroy (request_bytes);
 
   memset (ops, 0, sizeof ops);
@@ -198,7 +209,7 @@ serve_call (grpc_call *call, grpc_slice method,
   ops[nops].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
   ops[nops++].data.recv_close_on_server.cancelled = &cancelled;
   r = grpc_call_start_batch (call, ops, nops, &batch_tag, NULL) == GRPC_CALL_OK
-    ? wait_for (&batch_tag, shutting_down) : -1;
+    ? wait_for (w->cq, &batch_tag, shutting_down) : -1;
   grpc_slice_unref (details);
   grpc_byte_buffer_destroy (response_bytes);
   return r;
@@ -212,7 +223,7 @@ signal_thread (void *arg)
 
   sigwait (set, &sig);
   log_info ("signal %d, shutting down", sig);
-  grpc_server_shutdown_and_notify (server, cq, &shutdown_tag);
+  grpc_server_shutdown_and_notify (server, workers[0].cq, &shutdown_tag);
   grpc_server_cancel_all_calls (server);
   return NULL;
 }
@@ -252,7 +263,8 @@ start_listening (const char *endpoint)
     return -1;
   }
   server = grpc_server_create (NULL, NULL);
-  grpc_server_register_completion_queue (server, cq, NULL);
+  for (size_t i = 0; i < n_workers; i++)
+    grpc_server_register_completion_queue (server, workers[i].cq, NULL);
   creds = grpc_insecure_server_credentials_create ();
   port = grpc_server_add_http2_port (server, endpoint, creds);
   grpc_server_credentials_release (creds);
@@ -267,9 +279,10 @@ start_listening (const char *endpoint)
 
 /* Until a signal starts the shutdown: then the outstanding request for
  * a call fails, and the loop ends. */
-static void
-serve_until_shutdown (const struct csi_method *methods, size_t n)
+static void *
+serve_until_shutdown (void *arg)
 {
+  const struct worker *w = arg;
   bool shutting_down = false;
 
   while (!shutting_down) {
@@ -280,16 +293,33 @@ serve_until_shutdown (const struct csi_method *methods, size_t n)
     grpc_call_details_init (&details);
     grpc_metadata_array_init (&metadata);
     if (grpc_server_request_call (server, &call, &details, &metadata,
-                                  cq, cq, &call_tag) != GRPC_CALL_OK
-        || wait_for (&call_tag, &shutting_down) == -1)
+                                  w->cq, w->cq, &call_tag) != GRPC_CALL_OK
+        || wait_for (w->cq, &call_tag, &shutting_down) == -1)
       shutting_down = true;
     else if (call)
-      serve_call (call, details.method, methods, n, &shutting_down);
+      serve_call (w, call, details.method, &shutting_down);
     if (call)
       grpc_call_unref (call);
     grpc_call_details_destroy (&details);
     grpc_metadata_array_destroy (&metadata);
   }
+  return NULL;
+}
+
+static void
+destroy_queues (void)
+{
+  for (size_t i = 0; i < n_workers; i++) {
+    grpc_event ev;
+
+    grpc_completion_queue_shutdown (workers[i].cq);
+    do
+      ev = grpc_completion_queue_next (workers[i].cq,
+                                       gpr_inf_future (GPR_CLOCK_REALTIME), NULL);
+    while (ev.type != GRPC_QUEUE_SHUTDOWN);
+    grpc_completion_queue_destroy (workers[i].cq);
+  }
+  free (workers);
 }
 
 /* Stop the server and free it.  gRPC completes a shutdown only when
@@ -303,25 +333,38 @@ drain_and_destroy (void)
                                         gpr_time_from_seconds (2, GPR_TIMESPAN));
   grpc_event ev;
 
-  grpc_server_shutdown_and_notify (server, cq, &shutdown_tag);
+  grpc_server_shutdown_and_notify (server, workers[0].cq, &shutdown_tag);
   grpc_server_cancel_all_calls (server);
   do
-    ev = grpc_completion_queue_next (cq, deadline, NULL);
+    ev = grpc_completion_queue_next (workers[0].cq, deadline, NULL);
   while (ev.type == GRPC_OP_COMPLETE && ev.tag != &shutdown_tag);
   if (ev.type != GRPC_OP_COMPLETE)
     return false;
   grpc_server_destroy (server);
-  grpc_completion_queue_shutdown (cq);
-  do
-    ev = grpc_completion_queue_next (cq, gpr_inf_future (GPR_CLOCK_REALTIME), NULL);
-  while (ev.type != GRPC_QUEUE_SHUTDOWN);
-  grpc_completion_queue_destroy (cq);
+  destroy_queues ();
   return true;
+}
+
+/* The first worker runs on the calling thread, the others on threads of
+ * their own; after a shutdown every outstanding request for a call
+ * fails, so they all end. */
+static void
+run_workers (void)
+{
+  size_t started = 1;
+
+  for (; started < n_workers; started++)
+    if (pthread_create (&workers[started].thread, NULL, serve_until_shutdown,
+                        &workers[started]) != 0)
+      break;
+  serve_until_shutdown (&workers[0]);
+  for (size_t i = 1; i < started; i++)
+    pthread_join (workers[i].thread, NULL);
 }
 
 int
 csi_serve (const char *endpoint, const struct csi_method *methods,
-           size_t n_methods)
+           size_t n_methods, size_t n_threads)
 {
   static sigset_t set;
   pthread_t sig_thread;
@@ -335,10 +378,20 @@ csi_serve (const char *endpoint, const struct csi_method *methods,
   pthread_sigmask (SIG_BLOCK, &set, NULL);
 
   grpc_init ();
-  cq = grpc_completion_queue_create_for_next (NULL);
+  n_workers = n_threads ? n_threads : 1;
+  workers = calloc (n_workers, sizeof *workers);
+  if (workers == NULL) {
+    log_error ("calloc: %s", strerror (errno));
+    return -1;
+  }
+  for (size_t i = 0; i < n_workers; i++) {
+    workers[i].cq = grpc_completion_queue_create_for_next (NULL);
+    workers[i].methods = methods;
+    workers[i].n_methods = n_methods;
+  }
   if (start_listening (endpoint) == 0) {
     if (pthread_create (&sig_thread, NULL, signal_thread, &set) == 0) {
-      serve_until_shutdown (methods, n_methods);
+      run_workers ();
       /* The loop may also end without a signal (the server failed):
        * wake the signal thread so that it can be joined. */
       pthread_kill (sig_thread, SIGTERM);
@@ -351,7 +404,7 @@ csi_serve (const char *endpoint, const struct csi_method *methods,
   else {
     if (server)
       grpc_server_destroy (server);
-    grpc_completion_queue_destroy (cq);
+    destroy_queues ();
   }
   grpc_shutdown ();
   return r;

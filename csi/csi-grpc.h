@@ -2,8 +2,9 @@
  *
  * protobuf-c emits no gRPC glue, so the method paths are registered by
  * hand: each one names its request and response descriptors and a
- * handler.  Calls are served one at a time on one completion queue,
- * which is what keeps two CSI calls for one volume from racing.
+ * handler.  Each of a fixed number of threads serves one call at a
+ * time: with one thread (the node plugin) two CSI calls for one volume
+ * cannot race; with more, the handlers must keep them apart.
  */
 #ifndef SEALVOL_CSI_GRPC_H
 #define SEALVOL_CSI_GRPC_H
@@ -32,12 +33,18 @@ struct csi_method {
   csi_handler handler;
 };
 
-/* Serve METHODS on ENDPOINT ("unix:///path.sock") until SIGTERM or
- * SIGINT.  Any other method path answers UNIMPLEMENTED.  Returns 0 after
+/* The entry of METHOD for the CSI method SERVICE/NAME, whose messages
+ * are csi__v1__TYPE_request and csi__v1__TYPE_response. */
+#define CSI_METHOD(service, name, type, handler)                        \
+  { "/csi.v1." service "/" name, &csi__v1__##type##_request__descriptor, \
+    &csi__v1__##type##_response__descriptor, handler }
+
+/* Serve METHODS on ENDPOINT ("unix:///path.sock") with N_THREADS calls
+ * at a time until SIGTERM or SIGINT.  Any other method path answers UNIMPLEMENTED.  Returns 0 after
  * a shutdown, -1 (with a message on stderr) if it cannot listen.  When
  * clients keep their channels open gRPC may still run threads on return,
  * so the caller should _exit. */
 int csi_serve (const char *endpoint, const struct csi_method *methods,
-               size_t n_methods);
+               size_t n_methods, size_t n_threads);
 
 #endif

@@ -16,4 +16,13 @@ grpc_status_code csi_fail (struct csi_status *st, grpc_status_code code,
                            const char *fmt, ...)
   __attribute__ ((format (printf, 3, 4)));
 
+/* Back to OK (an error that turns out to be success). */
+static inline grpc_status_code
+csi_ok (struct csi_status *st)
+{
+  st->code = GRPC_STATUS_OK;
+  st->message[0] = '\0';
+  return GRPC_STATUS_OK;
+}
+
 #endif

@@ -16,28 +16,6 @@
 
 typedef Csi__V1__VolumeCapability__AccessMode__Mode access_mode;
 
-/* Tabs are allowed (paths may hold them), other control characters
- * are not: every string may end up in a log line. */
-static bool
-printable (const char *s)
-{
-  for (; *s; s++)
-    if ((unsigned char) *s < 0x20 ? *s != '\t' : *s == 0x7f)
-      return false;
-  return true;
-}
-
-grpc_status_code
-require_field (const char *value, const char *field, struct csi_status *st)
-{
-  if (value == NULL || value[0] == '\0')
-    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "%s is required", field);
-  if (!printable (value))
-    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT, "%s holds a control character",
-                     field);
-  return GRPC_STATUS_OK;
-}
-
 /* The lexically clean form of an absolute path: no empty, "." or ".."
  * components and no trailing slash, so that it compares equal to what
  * the mount table says. */
@@ -236,24 +214,6 @@ parse_capability (const Csi__V1__VolumeCapability *c, struct capability *cap,
             sizeof cap->fingerprint - strlen (cap->fingerprint), " mode=%d",
             (int) c->access_mode->mode);  /* room for it: fingerprint is larger */
   return GRPC_STATUS_OK;
-}
-
-/* Every protobuf-c map entry has this layout, whatever its message. */
-struct map_entry {
-  ProtobufCMessage base;
-  char *key;
-  char *value;
-};
-
-const char *
-map_get (size_t n, void *entries, const char *key)
-{
-  struct map_entry **e = entries;
-
-  for (size_t i = 0; i < n; i++)
-    if (strcmp (e[i]->key, key) == 0)
-      return e[i]->value;
-  return NULL;
 }
 
 /* Names that go into a URI and a command line: a fixed character set. */

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "csi-fields.h"
 #include "csi-grpc.h"
 #include "csi.pb-c.h"
 #include "node-attach.h"
@@ -12,11 +13,7 @@
 /* The checks return GRPC_STATUS_OK (0) or fill ST and return its code,
  * so that they chain with ||. */
 
-/* FIELD must be a non-empty string (proto3 sends "" for unset) without
- * control characters other than tab. */
-grpc_status_code require_field (const char *value, const char *field,
-                                struct csi_status *st);
-/* ... and an absolute path, whose clean form (see csi-request.c) goes to
+/* A required field (csi-fields.h) that is an absolute path, whose clean form (see csi-request.c) goes to
  * OUT. */
 grpc_status_code require_path (const char *value, const char *field,
                                char *out, size_t len, struct csi_status *st);
@@ -55,8 +52,5 @@ struct remote_strings {
 grpc_status_code parse_remote (const Csi__V1__NodeStageVolumeRequest *req,
                                struct remote *r, struct remote_strings *buf,
                                struct csi_status *st);
-
-/* The value of KEY in a protobuf-c map (N entries), or NULL. */
-const char *map_get (size_t n, void *entries, const char *key);
 
 #endif

@@ -16,54 +16,27 @@
 #include <unistd.h>
 
 #include "csi-grpc.h"
+#include "csi-identity.h"
 #include "csi-node.h"
+#include "csi-topology.h"
 #include "log.h"
 #include "node-attach.h"
 #include "report.h"
 
-#define PLUGIN_NAME "csi.sealvol.org"
-
 static char node_id[257];
+static char topology_host[64];
 
 /* ---- Identity ---- */
 
-static grpc_status_code
-get_plugin_info (struct csi_call *call, const ProtobufCMessage *req,
-                 ProtobufCMessage *response, struct csi_status *st)
-{
-  Csi__V1__GetPluginInfoResponse *resp = (void *) response;
-
-  (void) call; (void) req; (void) st;
-  resp->name = (char *) PLUGIN_NAME;
-  resp->vendor_version = (char *) PACKAGE_VERSION;
-  return GRPC_STATUS_OK;
-}
-
-/* A node-only plugin: no controller service, nothing to report. */
-static grpc_status_code
-get_plugin_capabilities (struct csi_call *call, const ProtobufCMessage *req,
-                         ProtobufCMessage *resp, struct csi_status *st)
-{
-  (void) call; (void) req; (void) resp; (void) st;
-  return GRPC_STATUS_OK;
-}
-
 /* Ready when the tools the configured attach path needs are here. */
 static grpc_status_code
-probe (struct csi_call *call, const ProtobufCMessage *req,
-       ProtobufCMessage *response, struct csi_status *st)
+node_ready (struct csi_status *st)
 {
-  Csi__V1__ProbeResponse *resp = (void *) response;
-
-  (void) req;
   if (attach_config.mode != ATTACH_NBD && access ("/dev/fuse", R_OK | W_OK) == -1)
     return csi_fail (st, GRPC_STATUS_FAILED_PRECONDITION, "/dev/fuse: %s", strerror (errno));
   if (access (state_root, W_OK) == -1)
     return csi_fail (st, GRPC_STATUS_FAILED_PRECONDITION, "%s: %s", state_root,
                      strerror (errno));
-  resp->ready = call_alloc (call, sizeof *resp->ready);
-  google__protobuf__bool_value__init (resp->ready);
-  resp->ready->value = true;
   return GRPC_STATUS_OK;
 }
 
@@ -102,29 +75,32 @@ node_get_info (struct csi_call *call, const ProtobufCMessage *req,
                ProtobufCMessage *response, struct csi_status *st)
 {
   Csi__V1__NodeGetInfoResponse *resp = (void *) response;
+  Csi__V1__Topology *t = call_alloc (call, sizeof *t);
+  Csi__V1__Topology__SegmentsEntry *e = call_alloc (call, sizeof *e);
 
-  (void) call; (void) req; (void) st;
+  (void) req; (void) st;
   resp->node_id = node_id;
+  csi__v1__topology__init (t);
+  csi__v1__topology__segments_entry__init (e);
+  e->key = (char *) CSI_TOPOLOGY_KEY;
+  e->value = topology_host;
+  t->segments = call_alloc (call, sizeof *t->segments);
+  t->segments[0] = e;
+  t->n_segments = 1;
+  resp->accessible_topology = t;
   return GRPC_STATUS_OK;
 }
 
-#define METHOD(service, name, type, handler)                            \
-  { "/csi.v1." service "/" name, &csi__v1__##type##_request__descriptor, \
-    &csi__v1__##type##_response__descriptor, handler }
-
 static const struct csi_method methods[] = {
-  METHOD ("Identity", "GetPluginInfo", get_plugin_info, get_plugin_info),
-  METHOD ("Identity", "GetPluginCapabilities", get_plugin_capabilities,
-          get_plugin_capabilities),
-  METHOD ("Identity", "Probe", probe, probe),
-  METHOD ("Node", "NodeStageVolume", node_stage_volume, node_stage),
-  METHOD ("Node", "NodeUnstageVolume", node_unstage_volume, node_unstage),
-  METHOD ("Node", "NodePublishVolume", node_publish_volume, node_publish),
-  METHOD ("Node", "NodeUnpublishVolume", node_unpublish_volume, node_unpublish),
-  METHOD ("Node", "NodeGetVolumeStats", node_get_volume_stats, node_get_volume_stats),
-  METHOD ("Node", "NodeExpandVolume", node_expand_volume, node_expand),
-  METHOD ("Node", "NodeGetCapabilities", node_get_capabilities, node_get_capabilities),
-  METHOD ("Node", "NodeGetInfo", node_get_info, node_get_info),
+  CSI_IDENTITY_METHODS,
+  CSI_METHOD ("Node", "NodeStageVolume", node_stage_volume, node_stage),
+  CSI_METHOD ("Node", "NodeUnstageVolume", node_unstage_volume, node_unstage),
+  CSI_METHOD ("Node", "NodePublishVolume", node_publish_volume, node_publish),
+  CSI_METHOD ("Node", "NodeUnpublishVolume", node_unpublish_volume, node_unpublish),
+  CSI_METHOD ("Node", "NodeGetVolumeStats", node_get_volume_stats, node_get_volume_stats),
+  CSI_METHOD ("Node", "NodeExpandVolume", node_expand_volume, node_expand),
+  CSI_METHOD ("Node", "NodeGetCapabilities", node_get_capabilities, node_get_capabilities),
+  CSI_METHOD ("Node", "NodeGetInfo", node_get_info, node_get_info),
 };
 
 /* ---- configuration ---- */
@@ -195,6 +171,24 @@ prepare_state_root (void)
   return 0;
 }
 
+/* Where this node is: $SEALVOL_TOPOLOGY_HOST, else the host name. */
+static int
+read_topology (void)
+{
+  const char *v = getenv ("SEALVOL_TOPOLOGY_HOST");
+  char host[256] = "";
+
+  if (v == NULL || *v == '\0') {
+    gethostname (host, sizeof host - 1);
+    v = host;
+  }
+  if (csi_topology_value_ok (v) == false)
+    return config_error ("SEALVOL_TOPOLOGY_HOST (or the host name) must be 1-63 "
+                         "characters of [A-Za-z0-9._-], a letter or digit at both ends", v);
+  strcpy (topology_host, v);
+  return 0;
+}
+
 static int
 read_config (void)
 {
@@ -204,6 +198,8 @@ read_config (void)
     snprintf (node_id, sizeof node_id, "%s", v);
   else if (gethostname (node_id, sizeof node_id - 1) == -1 || node_id[0] == '\0')
     return config_error ("no node id", "set SEALVOL_CSI_NODE_ID");
+  if (read_topology () == -1)
+    return -1;
   if ((v = getenv ("SEALVOL_CSI_STATE_DIR")) && *v) {
     if (v[0] != '/' || strlen (v) > STATE_DIR_MAX)
       return config_error ("SEALVOL_CSI_STATE_DIR must be an absolute path "
@@ -256,7 +252,9 @@ main (int argc, char **argv)
   if (read_config () == -1)
     return 2;
   umask (077);
-  r = csi_serve (endpoint, methods, sizeof methods / sizeof methods[0]);
+  csi_plugin_ready = node_ready;
+  /* One call at a time: two calls for one volume never race. */
+  r = csi_serve (endpoint, methods, sizeof methods / sizeof methods[0], 1);
   /* _exit: gRPC may still have threads for clients that did not hang up,
    * and C++ static destructors must not run under them. */
   fflush (NULL);

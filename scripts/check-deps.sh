@@ -27,6 +27,7 @@ LOWER = {                       # folder: the folders it may use
     "nbdkit-plugin": ["common", "crypto", "qos", "server"],
     "csi": ["common"],
     "node": ["common", "csi"],
+    "controller": ["common", "csi"],
 }
 LAYERS = dict(LOWER, tests=list(LOWER), fuzz=list(LOWER))
 

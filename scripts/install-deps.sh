@@ -12,6 +12,7 @@ packages="
   xxd e2fsprogs python3-cryptography python3-nacl xfsprogs
   libgrpc-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
   python3-grpcio python3-grpc-tools util-linux python3-yaml
+  libcurl4-openssl-dev
 "
 
 export DEBIAN_FRONTEND=noninteractive

@@ -774,9 +774,11 @@ def identity():
     for c in r.capabilities:
         kind = c.WhichOneof("type")
         if kind == "service":
-            check(c.service.type in (S.VOLUME_ACCESSIBILITY_CONSTRAINTS,
-                                     S.GROUP_CONTROLLER_SERVICE),
-                  "GetPluginCapabilities: service type %s on a node-only plugin"
+            # The same set as sealvol-csi-controller (the spec wants one
+            # set per plugin), but no snapshot-metadata service.
+            check(c.service.type in (S.CONTROLLER_SERVICE,
+                                     S.VOLUME_ACCESSIBILITY_CONSTRAINTS),
+                  "GetPluginCapabilities: service type %s"
                   % S.Type.Name(c.service.type))
             names.append(S.Type.Name(c.service.type))
         elif kind == "volume_expansion":

@@ -1,0 +1,60 @@
+/* The CSI Identity service (csi/csi-identity.h). */
+#include <config.h>
+
+#include "csi-identity.h"
+
+static const Csi__V1__PluginCapability__Service__Type services[] = {
+  CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__CONTROLLER_SERVICE,
+  CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__VOLUME_ACCESSIBILITY_CONSTRAINTS,
+};
+grpc_status_code (*csi_plugin_ready) (struct csi_status *st);
+
+grpc_status_code
+csi_get_plugin_info (struct csi_call *call, const ProtobufCMessage *req,
+                     ProtobufCMessage *response, struct csi_status *st)
+{
+  Csi__V1__GetPluginInfoResponse *resp = (void *) response;
+
+  (void) call; (void) req; (void) st;
+  resp->name = (char *) CSI_PLUGIN_NAME;
+  resp->vendor_version = (char *) PACKAGE_VERSION;
+  return GRPC_STATUS_OK;
+}
+
+grpc_status_code
+csi_get_plugin_capabilities (struct csi_call *call, const ProtobufCMessage *req,
+                             ProtobufCMessage *response, struct csi_status *st)
+{
+  Csi__V1__GetPluginCapabilitiesResponse *resp = (void *) response;
+  size_t n = sizeof services / sizeof services[0];
+
+  (void) req; (void) st;
+  resp->capabilities = call_alloc (call, n * sizeof *resp->capabilities);
+  for (size_t i = 0; i < n; i++) {
+    Csi__V1__PluginCapability *c = call_alloc (call, sizeof *c);
+
+    csi__v1__plugin_capability__init (c);
+    c->type_case = CSI__V1__PLUGIN_CAPABILITY__TYPE_SERVICE;
+    c->service = call_alloc (call, sizeof *c->service);
+    csi__v1__plugin_capability__service__init (c->service);
+    c->service->type = services[i];
+    resp->capabilities[i] = c;
+  }
+  resp->n_capabilities = n;
+  return GRPC_STATUS_OK;
+}
+
+grpc_status_code
+csi_probe (struct csi_call *call, const ProtobufCMessage *req,
+           ProtobufCMessage *response, struct csi_status *st)
+{
+  Csi__V1__ProbeResponse *resp = (void *) response;
+
+  (void) req;
+  if (csi_plugin_ready && csi_plugin_ready (st) != GRPC_STATUS_OK)
+    return st->code;
+  resp->ready = call_alloc (call, sizeof *resp->ready);
+  google__protobuf__bool_value__init (resp->ready);
+  resp->ready->value = true;
+  return GRPC_STATUS_OK;
+}
