@@ -70,6 +70,15 @@ path_matches (const char *pattern, const char *path, const char **param)
   return true;
 }
 
+/* A per-volume delete credential may delete its one volume. */
+static bool
+delete_credential_allows (const struct api_req *r,
+                          const struct api_route *route)
+{
+  return (r->token.scopes & SV_SCOPE_DELETE) && route->fn == api_volume_delete
+    && r->param && r->token.volume[0] && strcmp (r->param, r->token.volume) == 0;
+}
+
 void
 api_dispatch (struct api_req *r)
 {
@@ -92,7 +101,8 @@ api_dispatch (struct api_req *r)
     api_problem (r, 404, "NOT_FOUND", "no such resource");
     return;
   }
-  if ((r->token.scopes & found->scope) != found->scope)
+  if ((r->token.scopes & found->scope) != found->scope
+      && !delete_credential_allows (r, found))
     api_problem (r, 403, "PERMISSION_DENIED", "the token's scope does not "
                  "allow this");
   else

@@ -8,6 +8,11 @@
  *
  * The volume object's "attach" is where nodes reach the tenant's nbdkit:
  * [serve] attach = HOST:PORT in the tenant's tenant.conf, or null.
+ *
+ * A create may register a per-volume delete credential ("delete_sha256",
+ * server/token.h); a request authenticated by one may only delete its
+ * volume, and answers 204 without deleting when the volume of that name
+ * is no longer the one it was registered for.
  */
 #include <config.h>
 
@@ -353,17 +358,23 @@ api_volume_get (struct api_req *r)
   sv_tenant_free (t);
 }
 
+struct create_args {
+  struct sv_create_params p;
+  const char *delete_sha256;    /* or NULL */
+};
+
 /* The create parameters of the body, checked as the CLI checks them. */
 static bool
-create_params (struct api_req *r, const char **name,
-               struct sv_create_params *p)
+create_params (struct api_req *r, const char **name, struct create_args *a)
 {
+  struct sv_create_params *p = &a->p;
   const char *cipher;
 
-  memset (p, 0, sizeof *p);
+  memset (a, 0, sizeof *a);
   p->cipher = SV_CIPHER_AES_256_GCM;
   if (!body_string (r, "name", name) || !body_string (r, "cipher", &cipher)
-      || !body_string (r, "service_type", &p->service_type))
+      || !body_string (r, "service_type", &p->service_type)
+      || !body_string (r, "delete_sha256", &a->delete_sha256))
     return false;
   if (*name == NULL) {
     api_problem (r, 400, "INVALID_ARGUMENT", "\"name\" is required");
@@ -371,6 +382,12 @@ create_params (struct api_req *r, const char **name,
   }
   if (!name_ok (r, *name) || !body_size (r, &p->size))
     return false;
+  if (a->delete_sha256 && (strlen (a->delete_sha256) != 64
+                           || strspn (a->delete_sha256, "0123456789abcdef") != 64)) {
+    api_problem (r, 400, "INVALID_ARGUMENT", "\"delete_sha256\" must be 64 "
+                 "lowercase hex digits");
+    return false;
+  }
   if (cipher && (p->cipher = sv_cipher_by_name (cipher)) == -1) {
     api_problem (r, 400, "INVALID_ARGUMENT", "unknown cipher: use "
                  "aes-256-gcm, xchacha20-poly1305 or aes-256-xts");
@@ -451,28 +468,45 @@ with_volume (struct api_req *r, const char *name,
   flight_end (r->token.tenant, name);
 }
 
+/* After a create answered 200 or 201: bind the delete credential to
+ * the volume's id. */
+static void
+register_delete (struct api_req *r, const char *name, const char *sha256)
+{
+  json_object *id;
+
+  if (!json_object_object_get_ex (r->reply, "id", &id))
+    return;
+  if (sv_token_set_delete (r->root, r->token.tenant, sha256, name,
+                           json_object_get_string (id)) == -1)
+    api_problem_errno (r, errno);
+}
+
 static void
 create (struct api_req *r, const struct sv_tenant *t, const char *name,
         const void *arg)
 {
+  const struct create_args *a = arg;
   json_object *have;
 
   if ((have = volume_object (t, name)) != NULL)
-    create_existing (r, have, arg);
+    create_existing (r, have, &a->p);
   else if (errno == ENOENT)
-    create_new (r, t, name, arg);
+    create_new (r, t, name, &a->p);
   else
     api_problem_errno (r, errno);
+  if (a->delete_sha256 && (r->status == 200 || r->status == 201))
+    register_delete (r, name, a->delete_sha256);
 }
 
 void
 api_volume_create (struct api_req *r)
 {
-  struct sv_create_params p;
+  struct create_args a;
   const char *name;
 
-  if (create_params (r, &name, &p))
-    with_volume (r, name, create, &p);
+  if (create_params (r, &name, &a))
+    with_volume (r, name, create, &a);
 }
 
 /* PATCH {"size": BYTES}: grow; a smaller size is OUT_OF_RANGE. */
@@ -506,13 +540,33 @@ api_volume_resize (struct api_req *r)
     with_volume (r, r->param, resize, &size);
 }
 
-/* DELETE: crypto-erase; 204 also when there is no such volume. */
+/* Is the volume name still the one the delete credential was made for
+ * (same volume id)?  False also when there is none. */
+static bool
+credential_volume (const struct api_req *r, const struct sv_tenant *t,
+                   const char *name)
+{
+  struct sv_volume *v = sv_volume_open (t, name, SV_OPEN_INFO, NULL);
+  char hex[2 * SV_ID_LEN + 1];
+
+  if (v == NULL)
+    return false;
+  sodium_bin2hex (hex, sizeof hex, sv_volume_superblock (v)->volume_id,
+                  SV_ID_LEN);
+  sv_volume_close (v);
+  return strcmp (hex, r->token.volume_id) == 0;
+}
+
+/* DELETE: crypto-erase; 204 also when there is no such volume (for a
+ * delete credential: when the volume it was made for is gone). */
 static void
 delete (struct api_req *r, const struct sv_tenant *t, const char *name,
         const void *arg)
 {
   (void) arg;
-  if (sv_volume_delete (t, name) == 0 || errno == ENOENT)
+  if (!(r->token.scopes & SV_SCOPE_VOLUMES) && !credential_volume (r, t, name))
+    api_reply (r, 204, NULL);
+  else if (sv_volume_delete (t, name) == 0 || errno == ENOENT)
     api_reply (r, 204, NULL);
   else
     api_problem_errno (r, errno);

@@ -36,7 +36,8 @@ sv_token_scope_parse (const char *s, unsigned *scopes)
 const char *
 sv_token_scope_name (unsigned scopes)
 {
-  return scopes & SV_SCOPE_ADMIN ? "admin" : "volumes";
+  return scopes & SV_SCOPE_ADMIN ? "admin"
+    : scopes & SV_SCOPE_VOLUMES ? "volumes" : "delete";
 }
 
 int
@@ -164,9 +165,21 @@ token_info (json_object *tok, const char *tenant, struct sv_token_info *info)
   if (json_object_object_get_ex (tok, "id", &v))
     snprintf (info->id, sizeof info->id, "%s", json_object_get_string (v));
   snprintf (info->tenant, sizeof info->tenant, "%s", tenant);
-  if (json_object_object_get_ex (tok, "scope", &v))
-    sv_token_scope_parse (json_object_get_string (v), &scopes);
+  if (json_object_object_get_ex (tok, "scope", &v)) {
+    const char *name = json_object_get_string (v);
+
+    if (strcmp (name, "delete") == 0)
+      scopes = SV_SCOPE_DELETE;
+    else if (sv_token_scope_parse (name, &scopes) == -1)
+      scopes = 0;               /* unknown: allows nothing */
+  }
   info->scopes = scopes;
+  if (json_object_object_get_ex (tok, "volume", &v))
+    snprintf (info->volume, sizeof info->volume, "%s",
+              json_object_get_string (v));
+  if (json_object_object_get_ex (tok, "volume_id", &v))
+    snprintf (info->volume_id, sizeof info->volume_id, "%s",
+              json_object_get_string (v));
   info->created = get_time (tok, "created");
   info->expires = get_time (tok, "expires");
   info->last_used = get_time (tok, "last_used");
@@ -306,6 +319,74 @@ sv_token_revoke (const char *root, const char *tenant, const char *id)
     r = 0;
   else
     report_store ("write", tenant);
+  json_object_put (arr);
+  close (fd);
+  return r;
+}
+
+static bool
+sha256_hex_ok (const char *hex)
+{
+  return strlen (hex) == 2 * crypto_hash_sha256_BYTES
+    && strspn (hex, "0123456789abcdef") == 2 * crypto_hash_sha256_BYTES;
+}
+
+static const char *
+string_of (json_object *tok, const char *key)
+{
+  json_object *v;
+
+  return json_object_object_get_ex (tok, key, &v) && v
+    ? json_object_get_string (v) : "";
+}
+
+int
+sv_token_set_delete (const char *root, const char *tenant,
+                     const char *sha256_hex, const char *volume,
+                     const char *volume_id)
+{
+  char dir[4096], id[SV_TOKEN_ID_MAX + 1];
+  json_object *arr, *tok;
+  size_t i;
+  int fd, r = -1;
+
+  if (!sha256_hex_ok (sha256_hex)) {
+    errno = EINVAL;
+    sv_error ("a delete credential's hash is 64 lowercase hex digits");
+    return -1;
+  }
+  if ((fd = open_store (root, tenant, dir, sizeof dir, &arr)) == -1)
+    return -1;
+  snprintf (id, sizeof id, "%s~%.*s", tenant, ID_HEX, sha256_hex);
+  if ((tok = find_token (arr, id, &i)) != NULL
+      && (strcmp (string_of (tok, "sha256"), sha256_hex) != 0
+          || strcmp (string_of (tok, "scope"), "delete") != 0)) {
+    errno = EEXIST;
+    sv_error ("token %s exists and is another credential", id);
+    goto out;
+  }
+  if (tok && strcmp (string_of (tok, "volume"), volume) == 0
+      && strcmp (string_of (tok, "volume_id"), volume_id) == 0) {
+    r = 0;                      /* registered already */
+    goto out;
+  }
+  if (tok == NULL) {
+    tok = json_object_new_object ();
+    json_object_object_add (tok, "id", json_object_new_string (id));
+    json_object_object_add (tok, "sha256", json_object_new_string (sha256_hex));
+    json_object_object_add (tok, "scope", json_object_new_string ("delete"));
+    json_object_object_add (tok, "created", json_object_new_int64 (time (NULL)));
+    json_object_object_add (tok, "expires", NULL);
+    json_object_object_add (tok, "last_used", NULL);
+    json_object_array_add (arr, tok);
+  }
+  json_object_object_add (tok, "volume", json_object_new_string (volume));
+  json_object_object_add (tok, "volume_id", json_object_new_string (volume_id));
+  if (save_tokens (dir, arr, true) == -1)
+    report_store ("write", tenant);
+  else
+    r = 0;
+ out:
   json_object_put (arr);
   close (fd);
   return r;

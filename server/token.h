@@ -12,7 +12,12 @@
  * (sodium_memcmp).
  *
  * Scopes: "volumes" (capacity and the tenant's volumes) and "admin"
- * (everything "volumes" may, and creating tenants).
+ * (everything "volumes" may, and creating tenants).  A third, "delete",
+ * is a per-volume delete credential (docs/csi-controller.md): registered
+ * by a "volumes" token at create as the SHA-256 of a secret the client
+ * keeps, its id TENANT~ and the first 12 hex digits of that hash, bound
+ * to one volume name and that volume's id; it may delete that volume
+ * and nothing else.
  */
 #ifndef SEALVOL_TOKEN_H
 #define SEALVOL_TOKEN_H
@@ -24,13 +29,15 @@
 #define SV_TOKEN_ID_MAX (63 + 1 + 12)
 #define SV_TOKEN_MAX (SV_TOKEN_ID_MAX + 1 + 64)
 
-enum { SV_SCOPE_VOLUMES = 1, SV_SCOPE_ADMIN = 2 };
+enum { SV_SCOPE_VOLUMES = 1, SV_SCOPE_ADMIN = 2, SV_SCOPE_DELETE = 4 };
 
 struct sv_token_info {
   char id[SV_TOKEN_ID_MAX + 1];
   char tenant[64];
   unsigned scopes;
   int64_t created, expires, last_used;  /* 0: never */
+  char volume[64];              /* SV_SCOPE_DELETE: the volume, its id */
+  char volume_id[65];
 };
 
 /* "volumes" or "admin" into SV_SCOPE_* bits (admin includes volumes);
@@ -49,6 +56,14 @@ int sv_token_list (const char *root, const char *tenant,
                    struct sv_token_info **out, size_t *n);
 /* Remove a token; ENOENT if the tenant has none of that id. */
 int sv_token_revoke (const char *root, const char *tenant, const char *id);
+
+/* Register (or, for the same id and hash, rebind to volume_id) the
+ * delete credential whose secret hashes to sha256_hex (64 lowercase hex
+ * digits) for the tenant's volume; EINVAL for a bad hash, EEXIST if its
+ * id is another token's.  Reported. */
+int sv_token_set_delete (const char *root, const char *tenant,
+                         const char *sha256_hex, const char *volume,
+                         const char *volume_id);
 
 /* Authenticate "ID.SECRET" at time now: 0 with *info filled, or -1 with
  * errno EACCES (malformed, unknown, revoked or wrong secret) or

@@ -159,6 +159,42 @@ call "$TOKEN" DELETE /v1/volumes/a1; expect 204
 call "$TOKEN" DELETE /v1/volumes/a1; expect 204
 call "$TOKEN" GET /v1/volumes/a1; expect 404 NOT_FOUND
 
+# A per-volume delete credential: registered at create as a hash, it
+# deletes its volume after the token that created it is revoked (the
+# tenant's namespace and Secret are gone) and does nothing else.
+NS=$(sv tenant token create acme)
+DSECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+DSHA=$(printf %s "$DSECRET" | sha256sum | cut -c1-64)
+DCRED=acme~${DSHA:0:12}.$DSECRET
+call "$NS" POST /v1/volumes "{\"name\": \"dc1\", \"size\": 65536, \"delete_sha256\": \"$DSHA\"}"
+expect 201
+call "$NS" POST /v1/volumes "{\"name\": \"dc1\", \"size\": 65536, \"delete_sha256\": \"$DSHA\"}"
+expect 200
+grep -q "\"scope\": *\"delete\"" "$ROOT/acme/tokens.json" || fail "no delete credential stored"
+grep -qF "$DSECRET" "$ROOT/acme/tokens.json" && fail "the delete credential's secret is stored"
+call "$NS" POST /v1/volumes '{"name": "dc2", "size": 65536, "delete_sha256": "ABC"}'
+expect 400 INVALID_ARGUMENT
+call "$NS" POST /v1/volumes "{\"name\": \"dc2\", \"size\": 65536, \"delete_sha256\": \"${TOKEN:5:12}${DSHA:12}\"}"
+expect 409 ALREADY_EXISTS
+sv tenant token revoke acme "${NS%.*}" >/dev/null
+call "$DCRED" GET /v1/volumes; expect 403 PERMISSION_DENIED
+call "$DCRED" GET /v1/volumes/dc1; expect 403 PERMISSION_DENIED
+call "$DCRED" GET /v1/capacity; expect 403 PERMISSION_DENIED
+call "$DCRED" POST /v1/volumes '{"name": "dc3", "size": 65536}'; expect 403 PERMISSION_DENIED
+call "$DCRED" PATCH /v1/volumes/dc1 '{"size": 131072}'; expect 403 PERMISSION_DENIED
+call "$DCRED" DELETE /v1/volumes/a2; expect 403 PERMISSION_DENIED
+[ -e "$ROOT/acme/volumes/a2" ] || fail "a delete credential deleted another volume"
+call "$DCRED" DELETE /v1/volumes/theirs; expect 403 PERMISSION_DENIED
+call "$DCRED" DELETE /v1/volumes/dc1; expect 204
+[ -e "$ROOT/acme/volumes/dc1" ] && fail "the delete credential did not delete its volume"
+call "$DCRED" DELETE /v1/volumes/dc1; expect 204
+# A new volume of the same name is not the credential's.
+call "$TOKEN" POST /v1/volumes '{"name": "dc1", "size": 65536}'; expect 201
+call "$DCRED" DELETE /v1/volumes/dc1; expect 204
+[ -e "$ROOT/acme/volumes/dc1" ] || fail "a stale delete credential deleted a new volume"
+grep '"event":"api-volume-delete"' "$ROOT/acme/log/audit.log" |
+    grep -q "\"token\":\"${DCRED%.*}\"" || fail "no audit line of the credential's delete"
+
 # Admin scope: tenants.
 call "$TOKEN" POST /v1/tenants '{"name": "newco"}'; expect 403 PERMISSION_DENIED
 call "$ADMIN" POST /v1/tenants '{"name": "newco"}'; expect 201
@@ -185,7 +221,8 @@ grep '"event":"api-volume-create"' "$audit" | grep -q "\"token\":\"${TOKEN%.*}\"
     fail "no audit line of a create with the token id"
 grep '"event":"api-volume-delete"' "$audit" | grep -q '"status":204' || fail "no delete audit"
 grep -q '"event":"api-auth-failed"' "$audit" || fail "failed authentication not audited"
-for secret in "${TOKEN#*.}" "${OTHER#*.}" "${ADMIN#*.}" "${REVOKED#*.}" "${SHORT#*.}"; do
+for secret in "${TOKEN#*.}" "${OTHER#*.}" "${ADMIN#*.}" "${REVOKED#*.}" "${SHORT#*.}" \
+              "$DSECRET"; do
     grep -rqF "$secret" "$ROOT" "$TMP/api.log" && fail "a token's secret is in a log or file"
 done
 
