@@ -133,6 +133,13 @@ set_key (struct parse_state *ps, struct ctl_host *h, const char *key,
       return parse_error (ps, value, errno == EINVAL
                           ? "not one line of 1-512 visible characters" : strerror (errno));
   }
+  else if (strcmp (key, "delete-key-file") == 0) {
+    free (h->delete_key);
+    if ((h->delete_key = read_token_file (value)) == NULL
+        || strlen (h->delete_key) < 32)
+      return parse_error (ps, value, h->delete_key || errno == EINVAL
+                          ? "not one line of 32-512 visible characters" : strerror (errno));
+  }
   else if (strcmp (key, "timeout") == 0 || strcmp (key, "connect-timeout") == 0) {
     t = strtol (value, &end, 10);
     if (*end || end == value || t < 1 || t > 600)

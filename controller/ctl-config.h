@@ -7,6 +7,9 @@
  *   access-token-file = PATH     optional: the controller's own token, for
  *                                the calls that carry no secrets
  *                                (ListVolumes, GetCapacity)
+ *   delete-key-file = PATH       optional: the controller's key (one line,
+ *                                32-512 visible characters) from which it
+ *                                derives each volume's delete credential
  *   timeout = SECONDS            optional: a whole API call (default 10)
  */
 #ifndef SEALVOL_CTL_CONFIG_H
@@ -21,6 +24,7 @@ struct ctl_host {
   char *api_url;                /* without a trailing slash */
   char *ca_cert;
   char *token;                  /* from access-token-file, or NULL */
+  char *delete_key;             /* from delete-key-file, or NULL */
   long timeout_ms;
   long connect_timeout_ms;
 };

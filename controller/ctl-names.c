@@ -4,7 +4,9 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "csi-topology.h"
 #include "ctl-names.h"
@@ -83,4 +85,37 @@ ctl_parse_volume_id (const char *id, char host[CTL_NAME_MAX],
     return -1;
   return csi_topology_value_ok (host) && ctl_name_ok (tenant) && ctl_name_ok (volume)
     ? 0 : -1;
+}
+
+static void
+to_hex (const unsigned char *b, size_t n, char *out)
+{
+  for (size_t i = 0; i < n; i++)
+    sprintf (out + 2 * i, "%02x", b[i]);
+}
+
+int
+ctl_delete_credential (const char *key, const char *host, const char *tenant,
+                       const char *volume, char token[CTL_DELETE_TOKEN_MAX + 1],
+                       char sha256_hex[65])
+{
+  unsigned char mac[EVP_MAX_MD_SIZE], hash[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0, hash_len = 0;
+  char msg[256], secret[65];
+  int n = snprintf (msg, sizeof msg, "sealvol-delete-v1\n%s\n%s\n%s", host, tenant, volume);
+
+  if (n < 0 || (size_t) n >= sizeof msg
+      || HMAC (EVP_sha256 (), key, (int) strlen (key), (const unsigned char *) msg,
+               (size_t) n, mac, &mac_len) == NULL || mac_len != 32)
+    return -1;
+  to_hex (mac, 32, secret);
+  OPENSSL_cleanse (mac, sizeof mac);
+  if (EVP_Digest (secret, 64, hash, &hash_len, EVP_sha256 (), NULL) != 1 || hash_len != 32) {
+    OPENSSL_cleanse (secret, sizeof secret);
+    return -1;
+  }
+  to_hex (hash, 32, sha256_hex);
+  snprintf (token, CTL_DELETE_TOKEN_MAX + 1, "%s~%.12s.%s", tenant, sha256_hex, secret);
+  OPENSSL_cleanse (secret, sizeof secret);
+  return 0;
 }

@@ -31,4 +31,15 @@ int ctl_volume_id (const char *host, const char *tenant, const char *volume,
 int ctl_parse_volume_id (const char *id, char host[CTL_NAME_MAX],
                          char tenant[CTL_NAME_MAX], char volume[CTL_NAME_MAX]);
 
+/* The per-volume delete credential for TENANT/VOLUME on HOST, derived
+ * from the controller's KEY: SECRET = hex HMAC-SHA256 (KEY,
+ * "sealvol-delete-v1\nHOST\nTENANT\nVOLUME"), its hash SHA256_HEX =
+ * hex SHA-256 (SECRET) (what CreateVolume registers), and TOKEN =
+ * TENANT~(first 12 digits of SHA256_HEX).SECRET (what DeleteVolume
+ * presents).  -1 if OpenSSL fails. */
+#define CTL_DELETE_TOKEN_MAX (CTL_NAME_MAX + 1 + 12 + 1 + 64)
+int ctl_delete_credential (const char *key, const char *host, const char *tenant,
+                           const char *volume, char token[CTL_DELETE_TOKEN_MAX + 1],
+                           char sha256_hex[65]);
+
 #endif

@@ -366,6 +366,31 @@ select_candidates (struct create *c, size_t *n_preferred, struct csi_status *st)
   return GRPC_STATUS_OK;
 }
 
+/* With a delete-key-file: the hash of the volume's delete credential
+ * into BODY, for the tenant the token names (TENANT~ID.SECRET). */
+static grpc_status_code
+add_delete_credential (const struct create *c, const struct ctl_host *h, const char *token,
+                       json_object *body, struct csi_status *st)
+{
+  char tenant[CTL_NAME_MAX], cred[CTL_DELETE_TOKEN_MAX + 1], sha[65];
+  size_t n = strcspn (token, "~");
+
+  if (h->delete_key == NULL)
+    return GRPC_STATUS_OK;
+  if (token[n] != '~' || n >= sizeof tenant)
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
+                     "access-token is not a sealvol token (TENANT~ID.SECRET)");
+  memcpy (tenant, token, n);
+  tenant[n] = '\0';
+  if (!ctl_name_ok (tenant)
+      || ctl_delete_credential (h->delete_key, h->name, tenant, c->volume, cred, sha) == -1)
+    return csi_fail (st, GRPC_STATUS_INVALID_ARGUMENT,
+                     "access-token is not a sealvol token (TENANT~ID.SECRET)");
+  explicit_bzero (cred, sizeof cred);
+  json_object_object_add (body, "delete_sha256", json_object_new_string (sha));
+  return GRPC_STATUS_OK;
+}
+
 /* POST the volume to H and answer with it. */
 static grpc_status_code
 create_on (struct create *c, struct csi_call *call, const struct ctl_host *h,
@@ -373,6 +398,11 @@ create_on (struct create *c, struct csi_call *call, const struct ctl_host *h,
 {
   const Csi__V1__CapacityRange *r = c->req->capacity_range;
   json_object *body = json_object_new_object (), *vol = NULL;
+
+  if (add_delete_credential (c, h, token, body, st) != GRPC_STATUS_OK) {
+    json_object_put (body);
+    return st->code;
+  }
 
   json_object_object_add (body, "name", json_object_new_string (c->volume));
   json_object_object_add (body, "size", json_object_new_int64 (c->size));
@@ -541,6 +571,26 @@ ctl_create_volume (struct csi_call *call, const ProtobufCMessage *msg,
 
 /* ---- DeleteVolume ---- */
 
+/* Without the tenant's token (its namespace and Secret may be gone):
+ * the volume's delete credential, derived from the host's
+ * delete-key-file.  It may delete this volume and nothing else, so
+ * there is no GET first; the storage host checks the binding. */
+static grpc_status_code
+delete_with_credential (const struct ctl_host *h, const char *tenant, const char *volume,
+                        struct csi_status *st)
+{
+  char cred[CTL_DELETE_TOKEN_MAX + 1], sha[65], path[128];
+  json_object *none = NULL;
+
+  if (ctl_delete_credential (h->delete_key, h->name, tenant, volume, cred, sha) == -1)
+    return csi_fail (st, GRPC_STATUS_INTERNAL, "cannot derive the delete credential");
+  snprintf (path, sizeof path, "/v1/volumes/%s", volume);
+  ctl_api_call (h, cred, "DELETE", path, NULL, &none, NULL, st);
+  explicit_bzero (cred, sizeof cred);
+  json_object_put (none);
+  return st->code;
+}
+
 grpc_status_code
 ctl_delete_volume (struct csi_call *call, const ProtobufCMessage *msg,
                    ProtobufCMessage *response, struct csi_status *st)
@@ -560,10 +610,16 @@ ctl_delete_volume (struct csi_call *call, const ProtobufCMessage *msg,
     log_info ("DeleteVolume %.128s: %s: nothing to delete", req->volume_id, st->message);
     return csi_ok (st);
   }
-  if (need_token (h, req->n_secrets, req->secrets, false, &token, st)
+  token = ctl_token (h, req->n_secrets, req->secrets, false);
+  if ((token == NULL && h->delete_key == NULL
+       && need_token (h, req->n_secrets, req->secrets, false, &token, st))
       || claim (volume, &slot, st))
     return st->code;
-  if (get_volume (h, token, tenant, volume, &vol, st) == GRPC_STATUS_OK) {
+  if (token == NULL) {
+    if (delete_with_credential (h, tenant, volume, st) == GRPC_STATUS_OK)
+      log_info ("deleted %s with its delete credential", req->volume_id);
+  }
+  else if (get_volume (h, token, tenant, volume, &vol, st) == GRPC_STATUS_OK) {
     snprintf (path, sizeof path, "/v1/volumes/%s", volume);
     if (ctl_api_call (h, token, "DELETE", path, NULL, &none, NULL, st) == GRPC_STATUS_OK)
       log_info ("deleted %s", req->volume_id);
