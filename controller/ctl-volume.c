@@ -150,6 +150,11 @@ ctl_csi_volume (struct csi_call *call, const struct ctl_host *h, json_object *vo
 
   json_object_object_get_ex (vol, "attach", &attach);
   ahost = ctl_json_string (attach, "host");
+  if (name && tenant && ctl_name_ok (tenant) && attach == NULL)
+    return csi_fail (st, GRPC_STATUS_FAILED_PRECONDITION,
+                     "storage host %s: tenant %s has no attach address for nodes: add "
+                     "'[serve] attach = HOST:PORT' (where the tenant's nbdkit listens) to "
+                     "the tenant's tenant.conf on that host", h->name, tenant);
   if (!name || !tenant || !ahost || !ctl_json_int (vol, "size", &size)
       || !ctl_json_int (attach, "port", &port) || port < 1 || port > 65535
       || !ctl_name_ok (name) || !ctl_name_ok (tenant) || strlen (ahost) > 253)

@@ -3,7 +3,8 @@
 # with a delete-key-file in the host's section is deleted by DeleteVolume
 # with empty secrets after the tenant's token is revoked (its namespace
 # and Secret are gone), idempotently, through the volume's own delete
-# credential.
+# credential; and a tenant whose tenant.conf has no [serve] attach gets
+# FAILED_PRECONDITION naming the host, the tenant and the setting.
 source "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires $PY -c 'import grpc, grpc_tools'
 source "$top_srcdir/tests/csi-controller-setup.sh"
@@ -13,6 +14,8 @@ head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/delete.key"
 echo >>"$TMP/delete.key"
 chmod 600 "$TMP/delete.key"
 { host_section alpha; echo "delete-key-file = $TMP/delete.key"; } >"$TMP/controller.ini"
+"$SEALVOL" --root "$TMP/alpha" tenant create bravo >/dev/null
+BRAVO=$("$SEALVOL" --root "$TMP/alpha" tenant token create bravo)
 start_controller "$TMP/controller.ini"
 
 mkdir -p "$TMP/py"
@@ -60,4 +63,10 @@ grep -q "deleted $id with its delete credential" "$TMP/controller.log" ||
 grep -qF "$(cut -c1-64 "$TMP/delete.key")" "$TMP/controller.log" "$TMP/alpha-api.log" &&
     fail "the delete key is in a log"
 
-echo "ok: csi controller delete credential"
+# No [serve] attach for tenant bravo: FAILED_PRECONDITION, and why.
+out=$(rpc CreateVolume "{\"name\": \"pvc-noattach\", $cap, \"secrets\": {\"access-token\": \"$BRAVO\"}}")
+[[ $out == FAILED_PRECONDITION* ]] || fail "no attach: $out"
+for w in "host alpha" "tenant bravo" "[serve] attach = HOST:PORT" tenant.conf; do
+    [[ $out == *"$w"* ]] || fail "no attach: the message lacks '$w': $out"
+done
+echo "ok: csi controller delete credential, attach not configured"
