@@ -10,6 +10,7 @@
 #   host_section NAME             its [host NAME] section of the config
 #   start_controller CONFIG       CTL_SOCK
 #   start_node TOPOLOGY_HOST      NODE_SOCK
+#   python_stubs DIR              csi_pb2*.py for Python grpcio, from csi/csi.proto
 #
 # Everything started, mounted or attached is undone at exit.
 requires test "$(id -u)" = 0
@@ -31,6 +32,12 @@ make_pki acme
 
 ctl_cleanup () {
     local mp dev back p
+    # Unmount first, while the storage servers still serve what a test
+    # left staged (an ext4 flushing into a FUSE file whose server is gone
+    # hangs its umount).
+    awk -v t="$TMP/" 'index($2, t) == 1 && $3 != "fuse" { print $2 }' /proc/self/mounts | tac |
+        while read -r mp; do umount "$(printf %b "$mp")" 2>/dev/null ||
+            umount -l "$(printf %b "$mp")" 2>/dev/null || true; done
     [ ${#SERVICE_PIDS[@]} -gt 0 ] && kill "${SERVICE_PIDS[@]}" 2>/dev/null
     awk -v t="$TMP/" 'index($2, t) == 1 { print $2 }' /proc/self/mounts | tac |
         while read -r mp; do umount "$(printf %b "$mp")" 2>/dev/null ||
@@ -125,4 +132,11 @@ start_node () {
 yaml_block () {
     printf '  %s: |\n' "$1"
     sed 's/^/    /' "$2"
+}
+
+python_stubs () {
+    mkdir -p "$1"
+    $PY -m grpc_tools.protoc -I"$top_srcdir/csi" -I/usr/include \
+        --python_out="$1" --grpc_python_out="$1" csi.proto ||
+        fail "grpc_tools.protoc could not compile csi/csi.proto"
 }
