@@ -52,7 +52,9 @@ if [ "${SEALVOL_NO_SANITIZERS:-}" != 1 ]; then
             "$(gcc -print-file-name=libasan.so)" "$(gcc -print-file-name=libubsan.so)" \
             "$PWD/build-asan/asan-bin/shim.so" "$(command -v nbdkit)" > build-asan/asan-bin/nbdkit
         chmod +x build-asan/asan-bin/nbdkit
+        # csi-sanity is found beside the clone, not beside build-asan.
         (cd build-asan && PATH=$PWD/asan-bin:$PATH \
+         CSI_SANITY=${CSI_SANITY:-$PWD/../../shared/tools/csi-sanity} \
          ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
          UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
          CRASH_ROUNDS=3 make -j2 check) >"$LOGS/asan-check.log" 2>&1
