@@ -71,13 +71,27 @@ start_server () {
     nbdkit -f -v -U "$SOCK" -P "$TMP/nbdkit.pid" "$SEALVOL_PLUGIN" \
         root="$ROOT" tenant="$tenant" "$@" 2>>"$TMP/nbdkit.log" &
     NBDKIT_PID=$!
-    cleanup_fn "kill $NBDKIT_PID 2>/dev/null; wait $NBDKIT_PID 2>/dev/null"
+    cleanup_fn "end_process $NBDKIT_PID"
     for _ in $(seq 100); do
         [ -S "$SOCK" ] && [ -s "$TMP/nbdkit.pid" ] && return 0
         kill -0 "$NBDKIT_PID" 2>/dev/null || fail "nbdkit did not start: $(tail -3 "$TMP/nbdkit.log")"
         sleep 0.1
     done
     fail "nbdkit did not create $SOCK"
+}
+
+# end_process PID: SIGTERM, and SIGKILL after 5 s, then reap it.  For the
+# clean-up at exit: nbdkit 1.32 waits on SIGTERM until its clients have
+# gone, and a test that failed half way may still have one attached
+# (whose own clean-up comes later), which would hang the test for good.
+end_process () {
+    kill "$1" 2>/dev/null || return 0
+    for _ in $(seq 50); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
 }
 
 # Stop the server started by start_server (SIGTERM, or the given signal).
@@ -230,7 +244,7 @@ start_tcp () {
         nbdkit -f -v -i 127.0.0.1 -p "$port" -P "$pidf" "${opts[@]}" \
             "$SEALVOL_PLUGIN" root="$ROOT" "${params[@]}" 2>>"$log" &
         pid=$!
-        cleanup_fn "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
+        cleanup_fn "end_process $pid"
         for _ in $(seq 100); do
             if [ -s "$pidf" ]; then
                 PORT[$name]=$port PID[$name]=$pid

@@ -50,10 +50,10 @@ port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(
 nbdkit -f -i 127.0.0.1 -p "$port" --tls=require --tls-psk="$TMP/psk" \
     "$SEALVOL_PLUGIN" root="$ROOT" tenant=acme io=$IO 2>"$TMP/tls.log" &
 tls_pid=$!
-cleanup_fn "kill $tls_pid 2>/dev/null; wait $tls_pid 2>/dev/null"
+cleanup_fn "end_process $tls_pid"
 nbdkit -f -U "$TMP/other.sock" "$SEALVOL_PLUGIN" root="$ROOT" tenant=other io=$IO 2>"$TMP/other.log" &
 other_pid=$!
-cleanup_fn "kill $other_pid 2>/dev/null; wait $other_pid 2>/dev/null"
+cleanup_fn "end_process $other_pid"
 for _ in $(seq 50); do $PY -c "import socket; socket.create_connection(('127.0.0.1',$port))" 2>/dev/null && break; sleep 0.1; done
 tls_uri="nbds://alice@127.0.0.1:$port/v?tls-psk-file=$TMP/psk"
 
@@ -96,7 +96,7 @@ if ! kill -0 $tls_pid 2>/dev/null; then
         nbdkit -f -i 127.0.0.1 -p "$port" --tls=require --tls-psk="$TMP/psk" \
             "$SEALVOL_PLUGIN" root="$ROOT" tenant=acme io=$IO 2>>"$TMP/tls.log" &
         tls_pid=$!
-        cleanup_fn "kill $tls_pid 2>/dev/null; wait $tls_pid 2>/dev/null"
+        cleanup_fn "end_process $tls_pid"
         for _ in $(seq 50); do $PY -c "import socket; socket.create_connection(('127.0.0.1',$port))" 2>/dev/null && break; sleep 0.1; done
     else
         fail "TLS server died when its clients were killed: $(tail -3 "$TMP/tls.log")"

@@ -43,7 +43,7 @@ port=$(free_port)
 "$SEALVOL" --root "$ROOT" api serve --listen "127.0.0.1:$port" \
     --tls-certificates "$CERTS/server" 2>"$TMP/api.log" &
 api_pid=$!
-cleanup_fn "kill $api_pid 2>/dev/null; wait $api_pid 2>/dev/null"
+cleanup_fn "end_process $api_pid"
 wait_port "$port" || fail "api serve did not start: $(cat "$TMP/api.log")"
 URL=https://127.0.0.1:$port
 

@@ -62,7 +62,7 @@ sv volume info other/secret --json |
 nbdkit -f -U "$TMP/quiet.sock" -P "$TMP/quiet.pid" "$SEALVOL_PLUGIN" \
     root="$ROOT" tenant=acme io=$IO 2>"$TMP/quiet.log" &
 quiet_pid=$!
-cleanup_fn "kill $quiet_pid 2>/dev/null; wait $quiet_pid 2>/dev/null"
+cleanup_fn "end_process $quiet_pid"
 for _ in $(seq 50); do [ -s "$TMP/quiet.pid" ] && break; sleep 0.1; done
 for name in "b'x\\nFORGED: volume db opened\\\\'" "b'y\\rFORGED\\x1b[2K'"; do
     status=0

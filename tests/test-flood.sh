@@ -22,7 +22,7 @@ port=$(free_port)
 nbdkit -f -i 127.0.0.1 -p "$port" --tls=off "$SEALVOL_PLUGIN" \
     root="$ROOT" tenant=acme io=$IO 2>"$TMP/flood.log" &
 pid=$!
-cleanup_fn "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
+cleanup_fn "end_process $pid"
 wait_port "$port" || fail "nbdkit did not start: $(cat "$TMP/flood.log")"
 
 $PY "$top_srcdir/tests/nbd-raw-go.py" --flood $ATTEMPTS \

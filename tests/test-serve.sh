@@ -20,7 +20,7 @@ expect_fail 1 "has no TLS material" sv tenant serve acme --listen 127.0.0.1:1
 # Over a Unix socket, plaintext is fine.
 sv tenant serve acme --unix "$TMP/serve.sock" --foreground --io sync 2>"$TMP/serve.log" &
 serve_pid=$!
-cleanup_fn "kill $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null"
+cleanup_fn "end_process $serve_pid"
 for _ in $(seq 50); do [ -S "$TMP/serve.sock" ] && break; sleep 0.1; done
 nbdcopy "$TMP/pattern" "nbd+unix:///db?socket=$TMP/serve.sock"
 nbdcopy "nbd+unix:///db?socket=$TMP/serve.sock" "$TMP/back"
@@ -31,7 +31,7 @@ kill $serve_pid; wait $serve_pid 2>/dev/null || true
 port=$(free_port)
 nbdkit -f -i 127.0.0.1 -p "$port" "$SEALVOL_PLUGIN" root="$ROOT" tenant=acme 2>"$TMP/tcp.log" &
 tcp_pid=$!
-cleanup_fn "kill $tcp_pid 2>/dev/null; wait $tcp_pid 2>/dev/null"
+cleanup_fn "end_process $tcp_pid"
 wait_port $port
 if nbdcopy "$TMP/pattern" "nbd://127.0.0.1:$port/db" 2>/dev/null; then
     fail "plaintext TCP write was accepted"
@@ -50,7 +50,7 @@ stop_server
 # allow-plaintext=true is the operator's explicit opt-in.
 nbdkit -f -i 127.0.0.1 -p "$port" "$SEALVOL_PLUGIN" root="$ROOT" tenant=acme allow-plaintext=true 2>>"$TMP/tcp.log" &
 tcp_pid=$!
-cleanup_fn "kill $tcp_pid 2>/dev/null; wait $tcp_pid 2>/dev/null"
+cleanup_fn "end_process $tcp_pid"
 wait_port $port
 nbdcopy "nbd://127.0.0.1:$port/db" "$TMP/back" || fail "allow-plaintext=true did not allow"
 kill $tcp_pid; wait $tcp_pid 2>/dev/null || true
@@ -71,7 +71,7 @@ serve_tcp () {
     TCP_PORT=$(free_port)
     sv tenant serve acme --listen "127.0.0.1:$TCP_PORT" --foreground --io sync "$@" 2>"$log" &
     serve_pid=$!
-    cleanup_fn "kill $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null"
+    cleanup_fn "end_process $serve_pid"
     wait_port "$TCP_PORT" || fail "tenant serve $*: no server: $(cat "$log")"
 }
 tls_uri () { echo "nbds://127.0.0.1:$TCP_PORT/db?tls-certificates=$P/$1"; }

@@ -110,7 +110,7 @@ chown -R "$SERVING:" "$ROOT/d"
 # and $! its pid, not the one the CLI execs nbdkit in.
 "$SEALVOL" --root "$ROOT" tenant serve d --unix "$TMP/d.sock" --user "$SERVING" --foreground 2>"$TMP/d.log" &
 serve_pid=$!
-cleanup_fn "kill $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null"
+cleanup_fn "end_process $serve_pid"
 for _ in $(seq 50); do [ -S "$TMP/d.sock" ] && break; sleep 0.1; done
 head -c 1M /dev/urandom > "$TMP/pattern"
 nbdcopy "$TMP/pattern" "nbd+unix:///v?socket=$TMP/d.sock" || fail "write as the serving user: $(tail -2 "$TMP/d.log")"
