@@ -83,6 +83,15 @@ mkdir -p "$work/obj" "$work/bin" "$work/tmp"
 pkgs="openssl libsodium inih json-c liburing"
 sanitize="-fsanitize=address,undefined -fno-sanitize-recover=all"
 
+# The .c files of the Makefile.am variables NAME_SOURCES for the names
+# matching the regular expression $1 (fuzz targets' own files left out):
+# one list, so that fuzz.sh cannot drift from the build.
+am_sources () {
+    awk -v re="^($1)_SOURCES" '$0 ~ re { on = 1 }
+        on { for (i = 1; i <= NF; i++) if ($i ~ /\.c$/ && $i !~ /^fuzz\//) print $i
+             if ($0 !~ /\\$/) on = 0 }' "$top/Makefile.am"
+}
+
 # The library's .c files, as Makefile.am lists them, compiled into
 # $work/libsealvol-fuzz.a.
 build_library () {
@@ -94,9 +103,7 @@ build_library () {
     pkg_libs=$(pkg-config --libs $pkgs)
     cflags="-g -O1 -fno-omit-frame-pointer $sanitize -Wall -Wextra
         -I$top -I$top/common -I$top/crypto -I$top/server -I$top/qos $pkg_cflags"
-    lib_sources=$(awk '/^lib(svcommon|sealvol)_la_SOURCES/ { on = 1 }
-                       on { for (i = 1; i <= NF; i++) if ($i ~ /\.c$/) print $i
-                            if ($0 !~ /\\$/) on = 0 }' "$top/Makefile.am")
+    lib_sources=$(am_sources 'lib(svcommon|sealvol)_la')
     [ -n "$lib_sources" ] || die "no libsealvol_la_SOURCES in Makefile.am"
 
     echo "fuzz.sh: compiling the library with $CC ($sanitize)" >&2
@@ -131,7 +138,8 @@ extra_for () {
                 protoc-c -I"$top/csi" -I"$(pkg-config --variable=includedir protobuf)" \
                     --c_out="$work/gen" csi.proto google/protobuf/wrappers.proto >&2
             fi
-            echo "-I$top/node -I$top/csi -I$work/gen $top/node/csi-request.c $top/csi/csi-status.c
+            echo "-I$top/node -I$top/csi -I$work/gen
+                  $(am_sources fuzz_fuzz_csi_request | sed "s#^#$top/#")
                   $work/gen/csi.pb-c.c
                   $work/gen/google/protobuf/wrappers.pb-c.c
                   $(pkg-config --cflags grpc) $(pkg-config --cflags --libs libprotobuf-c)" ;;
