@@ -4,6 +4,17 @@
 # per-test results and ends with one line "N passed, N failed[, N skipped]".
 set -uo pipefail
 cd "$(dirname "$0")/.."
+
+# The end of each failed test's log in DIR (and any sanitizer report).
+show_failed_logs () {
+    local log
+    for log in "$1"/*.log; do
+        if grep -qE '^:test-result: (FAIL|ERROR)' "${log%.log}.trs" 2>/dev/null; then
+            echo "---- $log"; tail -30 "$log"
+            grep -A20 "ERROR: AddressSanitizer\|runtime error" "$log" | head -40
+        fi
+    done
+}
 # This run's logs, in a directory of its own so that two runs never
 # overwrite each other's.
 LOGS=$(mktemp -d /tmp/sealvol-run.XXXXXX)
@@ -22,11 +33,7 @@ make -j2 check >"$LOGS/check.log" 2>&1
 status=$?
 grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' "$LOGS/check.log" || true
 if [ $status -ne 0 ]; then
-    for log in tests/*.log; do
-        if grep -qE '^:test-result: (FAIL|ERROR)' "${log%.log}.trs" 2>/dev/null; then
-            echo "---- $log"; tail -30 "$log"
-        fi
-    done
+    show_failed_logs tests
 fi
 # The C unit tests under valgrind's memcheck.
 make check-valgrind 2>&1 | grep -E '^(PASS|FAIL):' | tee -a "$LOGS/check.log"
@@ -60,7 +67,7 @@ if [ "${SEALVOL_NO_SANITIZERS:-}" != 1 ]; then
          CRASH_ROUNDS=3 make -j2 check) >"$LOGS/asan-check.log" 2>&1
         asan=$?
         sed -n 's/^\(PASS\|FAIL\|SKIP\|ERROR\|XPASS\):/asan+ubsan \1:/p' "$LOGS/asan-check.log"
-        [ $asan = 0 ] || { echo "asan+ubsan suite failed"; grep -A20 "ERROR: AddressSanitizer\|runtime error" build-asan/tests/*.log 2>/dev/null | head -40; }
+        [ $asan = 0 ] || { echo "asan+ubsan suite failed"; show_failed_logs build-asan/tests; }
     else
         tail -30 "$LOGS/asan-build.log"
         echo "FAIL: asan+ubsan build" | tee -a "$LOGS/check.log"
