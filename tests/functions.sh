@@ -291,11 +291,21 @@ start_attach () {
 # mounted on $TMP/mnt.  Both undone at exit.
 loop_ext4 () {
     LOOP=$(losetup -f --show "$1")
-    cleanup_fn "losetup -d $LOOP 2>/dev/null"
+    cleanup_fn "detach_loop $LOOP $1"
     mkfs.ext4 -q "$LOOP"
     mkdir -p "$TMP/mnt"
     mount "$LOOP" "$TMP/mnt"
     cleanup_fn "umount $TMP/mnt 2>/dev/null"
+}
+
+# detach_loop DEV FILE: losetup -d DEV if FILE still backs it.  A test
+# that freed its device already must not free it again at exit by name:
+# another test running beside it may have been given the same number
+# since (seen: a CSI test's fresh xfs then read no superblock).
+detach_loop () {
+    case $(losetup -nl -O BACK-FILE "$1" 2>/dev/null) in
+        "$2"|"$2 (deleted)") losetup -d "$1" ;;
+    esac
 }
 
 # remount_check SUMS WHEN: unmount $TMP/mnt, mount it read-only again and
