@@ -112,19 +112,30 @@ subdomain_problem (const char *s)
   }
 }
 
+/* A usage error naming the option and its value (escaped: a newline in
+ * it must not make the message two lines). */
+static int
+bad_value (const char *option, const char *value, const char *why)
+{
+  char esc[SV_ESCAPED_LEN (64)];
+
+  return usage_error ("bad --%s '%s': %s", option,
+                      sv_log_escape (value, esc, sizeof esc), why);
+}
+
 static int
 check_names (const struct options *o)
 {
   const char *why;
 
   if ((why = label_problem (o->namespace, strlen (o->namespace))))
-    return usage_error ("bad --namespace '%s': %s", o->namespace, why);
+    return bad_value ("namespace", o->namespace, why);
   if (o->name && (why = subdomain_problem (o->name)))
-    return usage_error ("bad --name '%s': %s", o->name, why);
+    return bad_value ("name", o->name, why);
   /* The host's name in the controller's config is a topology label value
    * and goes into a Secret key: a sealvol name is both. */
   if (o->host && (why = sv_name_problem (o->host)))
-    return usage_error ("bad --host '%s': %s", o->host, why);
+    return bad_value ("host", o->host, why);
   return 0;
 }
 
