@@ -32,12 +32,7 @@ certs psk "$ROOT/pskt/tls/psk" node2
 start_tcp acme --tls=require --tls-certificates="$ROOT/acme/tls" --tls-verify-peer -- \
     tenant=acme io="$IO"
 start_tcp pskt --tls=require --tls-psk="$ROOT/pskt/tls/psk" -- tenant=pskt io="$IO"
-api_port=$(free_port)
-"$SEALVOL" --root "$ROOT" api serve --listen "127.0.0.1:$api_port" \
-    --tls-certificates "$P/server" 2>"$TMP/api.log" &
-api_pid=$!
-cleanup_fn "end_process $api_pid"
-wait_port "$api_port" || fail "api serve did not start: $(cat "$TMP/api.log")"
+start_api "$P/server"
 
 ntokens () { sv tenant token list "$1" | tail -n +2 | wc -l; }
 
@@ -139,7 +134,7 @@ diff <(key_body) <(key_body "$TMP/fromsecret/client-key.pem") >/dev/null || fail
 # nothing of another tenant's.
 api () {
     curl -sS --cacert "$TMP/fromsecret/ca-cert.pem" -o "$TMP/body" -w '%{http_code}' \
-        -H "Authorization: Bearer $1" "https://127.0.0.1:$api_port$2"
+        -H "Authorization: Bearer $1" "$API_URL$2"
 }
 [ "$(api "$token" /v1/volumes)" = 200 ] || fail "the token is refused: $(cat "$TMP/body")"
 grep -q '"db"' "$TMP/body" || fail "the token does not list acme's volume: $(cat "$TMP/body")"
