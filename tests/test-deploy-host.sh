@@ -104,8 +104,8 @@ mode_is /etc/sealvol/pki 700 root root
 [ "$(stat -c %a "$DEST/etc/sealvol/pki/server-ca/ca-key.pem")" = 600 ] || fail "the CA key is not 0600"
 cert_sum=$(md5sum <"$ROOT/acme/tls/server-cert.pem")
 
-# secret_to NAME FILE: the Secret's stringData as JSON into NAME.json,
-# and its node credentials as files in DIR $TMP/NAME.
+# secret_files NAME: the keys of the Secret $TMP/NAME.yaml (all filled
+# in), its node credentials as files in the directory $TMP/NAME.
 secret_files () {
     $PY - "$TMP/$1.yaml" "$TMP/$1" <<'PYEOF' || fail "$1: not a Secret: $(cat "$TMP/$1.yaml")"
 import os, sys, yaml
@@ -123,14 +123,23 @@ PYEOF
 [ "$(secret_files acme)" = "access-token.alpha ca-cert client-cert client-key" ] ||
     fail "acme's Secret keys: $(cat "$TMP/acme.yaml")"
 
+# serve TENANT PORT: 'tenant serve' from the laid-out tree, one volume
+# VOL (the tenant's name with "-vol") made first; stopped at exit.
+serve () {
+    sv volume create "$1/$1-vol" --size 1M >/dev/null
+    "$SEALVOL" --root "$ROOT" tenant serve "$1" --listen "127.0.0.1:$2" --foreground 2>"$TMP/serve-$1.log" &
+    cleanup_fn "end_process $!"
+    wait_port "$2" || fail "tenant serve $1: $(cat "$TMP/serve-$1.log")"
+}
+# lists TENANT URI: URI (the Secret's credentials) lists the tenant's volume.
+lists () {
+    nbdinfo --list "$2" >"$TMP/list" || fail "$1's Secret does not attach: $(cat "$TMP/serve-$1.log")"
+    grep -q "export=\"$1-vol\"" "$TMP/list" || fail "$1: no volume listed: $(cat "$TMP/list")"
+}
+
 # The tenant serves from what onboarding laid out; the Secret reaches it.
-sv volume create acme/db --size 1M >/dev/null
-"$SEALVOL" --root "$ROOT" tenant serve acme --listen "127.0.0.1:$nbd_port" --foreground 2>"$TMP/serve-acme.log" &
-cleanup_fn "end_process $!"
-wait_port "$nbd_port" || fail "tenant serve acme: $(cat "$TMP/serve-acme.log")"
-nbdinfo --list "nbds://127.0.0.1:$nbd_port?tls-certificates=$TMP/acme" >"$TMP/list" ||
-    fail "acme's Secret does not attach: $(cat "$TMP/serve-acme.log")"
-grep -q 'export="db"' "$TMP/list" || fail "no db listed: $(cat "$TMP/list")"
+serve acme "$nbd_port"
+lists acme "nbds://127.0.0.1:$nbd_port?tls-certificates=$TMP/acme"
 
 # Again: the same certificate, one more token, a Secret that works.
 onboard acme team-a --attach "127.0.0.1:$nbd_port" --host alpha >"$TMP/acme2.yaml" 2>"$TMP/onboard.err" ||
@@ -139,19 +148,13 @@ onboard acme team-a --attach "127.0.0.1:$nbd_port" --host alpha >"$TMP/acme2.yam
 [ "$(sv tenant token list acme | tail -n +2 | wc -l)" = 2 ] || fail "tokens after two runs: $(sv tenant token list acme)"
 [ "$(grep -c '^\[serve\]' "$ROOT/acme/tenant.conf")" = 1 ] || fail "a second [serve] section"
 secret_files acme2 >/dev/null
-nbdinfo --list "nbds://127.0.0.1:$nbd_port?tls-certificates=$TMP/acme2" >/dev/null ||
-    fail "the second Secret does not attach"
+lists acme "nbds://127.0.0.1:$nbd_port?tls-certificates=$TMP/acme2"
 
 # A PSK tenant.
 onboard bravo team-b --attach "127.0.0.1:$psk_port" --psk >"$TMP/bravo.yaml" 2>"$TMP/onboard.err" ||
     fail "onboard-tenant.sh --psk: $(cat "$TMP/onboard.err")"
 [ "$(secret_files bravo)" = "access-token psk" ] || fail "bravo's Secret keys: $(cat "$TMP/bravo.yaml")"
-sv volume create bravo/blob --size 1M >/dev/null
-"$SEALVOL" --root "$ROOT" tenant serve bravo --listen "127.0.0.1:$psk_port" --foreground 2>"$TMP/serve-bravo.log" &
-cleanup_fn "end_process $!"
-wait_port "$psk_port" || fail "tenant serve bravo: $(cat "$TMP/serve-bravo.log")"
-nbdinfo --list "nbds://bravo-nodes@127.0.0.1:$psk_port?tls-psk-file=$TMP/bravo/psk" >"$TMP/list" ||
-    fail "bravo's Secret does not attach: $(cat "$TMP/serve-bravo.log")"
-grep -q 'export="blob"' "$TMP/list" || fail "no blob listed: $(cat "$TMP/list")"
+serve bravo "$psk_port"
+lists bravo "nbds://bravo-nodes@127.0.0.1:$psk_port?tls-psk-file=$TMP/bravo/psk"
 diff "$TMP/outside.before" <(outside) >/dev/null || fail "onboarding changed the host outside DESTDIR"
 echo "ok: install.sh is idempotent, its units verify, and onboarding gives working Secrets"
