@@ -47,6 +47,7 @@
 #include "cli-common.h"
 #include "cli-kube.h"
 #include "cli-token.h"
+#include "cli-x509.h"
 
 #define DEFAULT_NAME "sealvol-tenant"
 #define MAX_PEM_FILE (64 * 1024)
@@ -394,6 +395,57 @@ read_node_secrets (const struct options *o, const struct sv_tenant *t,
   return 0;
 }
 
+/* ---- checking that the pieces fit ---- */
+
+/* The tenant's own certificate file tls/leaf, or NULL if it has none
+ * (it may be served with --tls-certificates DIR: nothing to check). */
+static struct sv_key *
+tenant_cert (const struct sv_tenant *t, const char *leaf, char *path,
+             size_t len)
+{
+  snprintf (path, len, "%s/tls/%s", t->dir, leaf);
+  return access (path, F_OK) == 0 ? read_pem (path, false) : NULL;
+}
+
+/* Whether the CA the nodes get verifies the tenant's server certificate,
+ * and the tenant's client CA the nodes' certificate (whose key must be
+ * its own): a node would otherwise find out only at its first stage. */
+static int
+check_fit (const struct options *o, const struct sv_tenant *t,
+           const struct secret *s)
+{
+  char path[4096], why[256];
+  struct sv_key *c;
+  int r = 0;
+
+  if (s->ca_cert && (c = tenant_cert (t, "server-cert.pem", path,
+                                      sizeof path))) {
+    if (cli_x509_verifies ((const char *) sv_key_bytes (s->ca_cert),
+                           (const char *) sv_key_bytes (c), why,
+                           sizeof why) == -1)
+      sv_error ("the ca-cert (%s) does not verify %s: %s", o->ca_cert
+                ? o->ca_cert : "ca-cert.pem of --client-dir", path, why), r = -1;
+    sv_key_free (c);
+  }
+  if (r == 0 && s->client_cert && (c = tenant_cert (t, "ca-cert.pem", path,
+                                                    sizeof path))) {
+    if (cli_x509_verifies ((const char *) sv_key_bytes (c),
+                           (const char *) sv_key_bytes (s->client_cert), why,
+                           sizeof why) == -1)
+      sv_error ("%s/client-cert.pem is not a client certificate of tenant "
+                "%s (its client CA %s says: %s)", o->client_dir, s->tenant,
+                path, why), r = -1;
+    sv_key_free (c);
+  }
+  if (r == 0 && s->client_key
+      && cli_x509_key_matches ((const char *) sv_key_bytes (s->client_cert),
+                               (const char *) sv_key_bytes (s->client_key))
+      == -1)
+    sv_error ("%s/client-key.pem is not the key of client-cert.pem",
+              o->client_dir), r = -1;
+  return r;
+}
+
 /* The token last: made only once everything else was read. */
 static int
 get_token (const struct options *o, struct secret *s)
@@ -550,7 +602,7 @@ gather (const struct options *o, const struct sv_tenant *t, struct secret *s)
     return EXIT_FAILURE;
   if (o->with_secrets && (r = read_node_secrets (o, t, s)) != 0)
     return r;
-  return 0;
+  return check_fit (o, t, s) == 0 ? 0 : EXIT_FAILURE;
 }
 
 /* Print s; a new token that could not be printed is revoked again. */

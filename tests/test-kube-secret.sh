@@ -7,7 +7,9 @@
 # a libnbd certificate directory, list the tenant's volumes over TLS; a
 # PSK tenant's Secret carries a PSK line that does the same.  Bad input
 # is one line on stderr, exit 2 for usage, 1 otherwise, and leaves no
-# token behind.
+# token behind; so are pieces that do not fit the tenant's server (a CA
+# that does not verify it, a client certificate its client CA did not
+# sign, a key of another certificate).
 source "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires certtool --version
 requires nbdkit --version
@@ -200,6 +202,18 @@ cp "$P/acme/client-cert.pem" "$TMP/swapped/client-key.pem"
 cp "$P/acme/client-key.pem" "$TMP/swapped/client-cert.pem"
 expect_fail 1 "is not a certificate" \
     sv tenant kube-secret acme --namespace a --client-dir "$TMP/swapped" --with-secrets
+# Pieces that do not fit the tenant: another tenant's client directory,
+# a key of another certificate, a CA that is not the server's.
+expect_fail 1 "is not a client certificate of tenant acme" \
+    sv tenant kube-secret acme --namespace a --client-dir "$P/bravo" --with-secrets
+mkdir "$TMP/mixed"
+cp "$P/acme/ca-cert.pem" "$P/acme/client-cert.pem" "$TMP/mixed/"
+certs client "$P/acme-ca" "$TMP/acme2" acme-client-2 --server-ca "$P/server-ca/ca-cert.pem"
+cp "$TMP/acme2/client-key.pem" "$TMP/mixed/"
+expect_fail 1 "client-key.pem is not the key of client-cert.pem" \
+    sv tenant kube-secret acme --namespace a --client-dir "$TMP/mixed" --with-secrets
+expect_fail 1 "does not verify $ROOT/acme/tls/server-cert.pem" \
+    sv tenant kube-secret acme --namespace a --ca-cert "$P/acme-ca/ca-cert.pem"
 expect_fail 2 "needs --client-dir DIR or --ca-cert FILE" \
     sv tenant kube-secret acme --namespace a --with-secrets
 expect_fail 2 "needs --psk-user USER" sv tenant kube-secret pskt --namespace a --with-secrets
