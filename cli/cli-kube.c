@@ -65,6 +65,7 @@ struct secret {
   struct sv_key *psk;           /* "USER:HEXKEY" */
   struct sv_key *token;         /* "ID.SECRET" */
   char token_id[SV_TOKEN_ID_MAX + 1];
+  char token_expires[32];       /* a new token's, else "" */
 };
 
 static void
@@ -455,7 +456,8 @@ get_token (const struct options *o, struct secret *s)
 
   if (o->token_file)
     s->token = read_token_file (o, s->tenant);
-  else if ((r = cli_token_for_secret (o, s->tenant, tok)) != 0)
+  else if ((r = cli_token_for_secret (o, s->tenant, tok,
+                                      s->token_expires)) != 0)
     return r;
   else {
     s->token = sv_key_from_bytes (tok, strlen (tok) + 1);
@@ -605,19 +607,29 @@ gather (const struct options *o, const struct sv_tenant *t, struct secret *s)
   return check_fit (o, t, s) == 0 ? 0 : EXIT_FAILURE;
 }
 
-/* Print s; a new token that could not be printed is revoked again. */
+/* Print s, then say on stderr which new token it holds (the id only:
+ * stderr may end up in a log); a new token that could not be printed is
+ * revoked again. */
 static int
 print_secret (const struct options *o, const struct secret *s)
 {
-  bool revoked;
+  bool is_new = s->token && o->token_file == NULL, revoked;
+  int err;
 
   put_secret (stdout, o, s);
-  if (fflush (stdout) == 0 && !ferror (stdout))
+  if (fflush (stdout) == 0 && !ferror (stdout)) {
+    if (is_new)
+      fprintf (stderr, "sealvol: the Secret holds a new API token of tenant "
+               "%s (scope volumes, expires %s); 'sealvol tenant token revoke "
+               "%s %s' withdraws it\n", s->tenant, s->token_expires,
+               s->tenant, s->token_id);
     return EXIT_SUCCESS;
-  revoked = s->token && o->token_file == NULL
-    && sv_token_revoke (o->root, s->tenant, s->token_id) == 0;
-  sv_error ("cannot write the Secret: %m%s%s%s", revoked ? " (its new token "
-            : "", revoked ? s->token_id : "", revoked ? " is revoked)" : "");
+  }
+  err = errno;
+  revoked = is_new && cli_token_revoke (o, s->tenant, s->token_id) == 0;
+  sv_error ("cannot write the Secret: %s%s%s%s", strerror (err),
+            revoked ? " (its new token " : "", revoked ? s->token_id : "",
+            revoked ? " is revoked)" : "");
   return EXIT_FAILURE;
 }
 

@@ -95,20 +95,14 @@ when (int64_t t, const char *zero, char *buf, size_t len)
 
 int
 cli_token_for_secret (const struct options *o, const char *tenant,
-                      char token[SV_TOKEN_MAX + 1])
+                      char token[SV_TOKEN_MAX + 1], char expires[32])
 {
-  char e[32], id[SV_TOKEN_ID_MAX + 1];
   int64_t expires_at;
   int r;
 
   if ((r = new_token (o, tenant, SV_SCOPE_VOLUMES, token, &expires_at)) != 0)
     return r;
-  /* The id only: stderr may end up in a log. */
-  cli_token_id (token, id);
-  fprintf (stderr, "sealvol: the Secret holds a new API token of tenant %s "
-           "(scope volumes, expires %s); 'sealvol tenant token revoke %s %s' "
-           "withdraws it\n", tenant,
-           when (expires_at, "never", e, sizeof e), tenant, id);
+  when (expires_at, "never", expires, 32);
   return 0;
 }
 
@@ -134,11 +128,19 @@ cmd_token_list (const struct options *o, const struct cli_args *a)
 }
 
 int
+cli_token_revoke (const struct options *o, const char *tenant, const char *id)
+{
+  if (sv_token_revoke (o->root, tenant, id) == -1)
+    return -1;
+  audit_token (o, tenant, "token-revoke", id);
+  return 0;
+}
+
+int
 cmd_token_revoke (const struct options *o, const struct cli_args *a)
 {
-  if (sv_token_revoke (o->root, a->tenant, a->extra) == -1)
+  if (cli_token_revoke (o, a->tenant, a->extra) == -1)
     return EXIT_FAILURE;
-  audit_token (o, a->tenant, "token-revoke", a->extra);
   printf ("revoked token %s\n", a->extra);
   return EXIT_SUCCESS;
 }

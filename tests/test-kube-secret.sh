@@ -227,5 +227,10 @@ expect_fail 2 "bad --expires" \
     sv tenant kube-secret acme --namespace a --client-dir "$P/acme" --with-secrets --expires soon
 expect_fail 2 "--namespace goes with 'tenant kube-secret' only" \
     sv tenant token create acme --namespace a
+# A Secret that cannot be written takes its new token back.
+expect_fail 1 "cannot write the Secret: No space left on device (its new token acme~" \
+    eval 'sv tenant kube-secret acme --namespace a --client-dir "$P/acme" --with-secrets >/dev/full'
+id=$(grep -oE 'acme~[0-9a-f]{12}' "$TMP/err")
+grep -q "\"token-revoke\".*$id\|$id.*\"token-revoke\"" "$ROOT"/acme/log/* || fail "the revocation of $id is not audited"
 [ "$(ntokens acme)" = "$n" ] || fail "a failed kube-secret left a token"
 echo "ok: kube-secret's Secret parses, holds secrets only on request, and its credentials work"
