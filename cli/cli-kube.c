@@ -24,7 +24,8 @@
  * comments the placeholders need.  Every scalar is double-quoted, so a
  * namespace "123" or a tenant "true" stays a string, and PEM goes in
  * literal blocks, after checking that it is PEM blocks of printable ASCII
- * and nothing else (certtool's text around them is left out).
+ * and nothing else (common/pem.c; certtool's text around them is left
+ * out).
  */
 #include <config.h>
 
@@ -39,6 +40,7 @@
 #include <sodium.h>
 
 #include "names.h"
+#include "pem.h"
 #include "report.h"
 #include "secmem.h"
 #include "tenant.h"
@@ -176,57 +178,6 @@ out:
   return k;
 }
 
-/* Whether a PEM label is the kind wanted: "CERTIFICATE", or for a key
- * any unencrypted private key (PKCS#8, EC or RSA). */
-static bool
-label_wanted (const char *label, size_t n, bool key)
-{
-  static const char pk[] = "PRIVATE KEY";
-
-  if (!key)
-    return n == strlen ("CERTIFICATE") && memcmp (label, "CERTIFICATE", n) == 0;
-  return n >= strlen (pk) && memcmp (label + n - strlen (pk), pk, strlen (pk))
-    == 0 && strncmp (label, "ENCRYPTED", strlen ("ENCRYPTED")) != 0;
-}
-
-/* Copy the PEM blocks of in (NUL-terminated) to out, each line ending in
- * "\n" and without a "\r"; the text around them is dropped.  The number
- * of blocks, or -1 with *why set. */
-static int
-pem_blocks (const char *in, char *out, bool key, const char **why)
-{
-  int blocks = 0;
-  bool inside = false;
-
-  for (const char *line = in, *end; *line; line = *end ? end + 1 : end) {
-    size_t n = (size_t) ((end = strchrnul (line, '\n')) - line);
-
-    if (n > 0 && line[n - 1] == '\r')
-      n--;
-    if (!inside && n > 16 && strncmp (line, "-----BEGIN ", 11) == 0
-        && strncmp (line + n - 5, "-----", 5) == 0) {
-      if (!label_wanted (line + 11, n - 16, key))
-        return *why = key ? "holds a PEM block that is not an unencrypted "
-          "private key" : "holds a PEM block that is not a certificate", -1;
-      inside = true;
-    }
-    if (!inside)
-      continue;
-    for (size_t i = 0; i < n; i++)
-      if (line[i] < 0x20 || line[i] > 0x7e)
-        return *why = "holds a byte that PEM does not", -1;
-    memcpy (out, line, n);
-    out += n;
-    *out++ = '\n';
-    if (strncmp (line, "-----END ", 9) == 0)
-      inside = false, blocks++;
-  }
-  *out = '\0';
-  if (inside)
-    return *why = "ends inside a PEM block", -1;
-  return blocks;
-}
-
 /* The PEM blocks of path (certificates, or one private key) in locked
  * memory; NULL and reported if there are none or the file is not PEM. */
 static struct sv_key *
@@ -240,7 +191,7 @@ read_pem (const char *path, bool key)
     return NULL;
   /* Each line gains at most a '\n' (the last one). */
   out = sv_key_new (sv_key_len (in) + 1);
-  n = pem_blocks ((const char *) sv_key_bytes (in),
+  n = sv_pem_blocks ((const char *) sv_key_bytes (in),
                   (char *) sv_key_bytes_mut (out), key, &why);
   sv_key_free (in);
   if (n == 0 || (key && n > 1))
@@ -498,8 +449,8 @@ put_pair (FILE *f, int indent, const char *key, const char *value)
   fputc ('\n', f);
 }
 
-/* A stringData entry: PEM as a literal block (each line ends in '\n',
- * none is blank or starts with a space: pem_blocks made it so), a line
+/* A stringData entry: PEM as a literal block (each line printable ASCII
+ * ending in '\n', the first a BEGIN line: sv_pem_blocks made it so), a line
  * as a quoted scalar, or "" under the comment that says what goes there. */
 static void
 put_data (FILE *f, const char *key, const struct sv_key *value, bool pem,
