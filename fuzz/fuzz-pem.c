@@ -64,12 +64,8 @@ check (const char *in, size_t len, bool key)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  char *s = malloc (size + 1);          /* exact size: over-reads show */
+  char *s = fuzz_cstring (data, size);
 
-  if (s == NULL)
-    abort ();
-  memcpy (s, data, size);
-  s[size] = '\0';
   check (s, size, false);
   check (s, size, true);
   free (s);
