@@ -140,6 +140,9 @@ check_names (const struct options *o)
    * and goes into a Secret key: a sealvol name is both. */
   if (o->host && (why = sv_name_problem (o->host)))
     return bad_value ("host", o->host, why);
+  /* The node takes PSK user names of the same characters (csi-node.md). */
+  if (o->psk_user && (why = sv_name_problem (o->psk_user)))
+    return bad_value ("psk-user", o->psk_user, why);
   return 0;
 }
 
@@ -242,8 +245,9 @@ read_psk_line (const struct sv_tenant *t, const char *user)
   sv_key_free (file);
   if (line == NULL)
     sv_error ("%s has no line for PSK user %s", path, user);
-  else if (strspn ((const char *) sv_key_bytes (line) + n + 1,
-                   "0123456789abcdefABCDEF") + n + 1
+  else if (strlen ((const char *) sv_key_bytes (line)) == n + 1
+           || strspn ((const char *) sv_key_bytes (line) + n + 1,
+                      "0123456789abcdefABCDEF") + n + 1
            != strlen ((const char *) sv_key_bytes (line))) {
     sv_error ("%s: the line of %s is not USER:HEXKEY", path, user);
     sv_key_free (line);

@@ -217,6 +217,10 @@ expect_fail 1 "does not verify $ROOT/acme/tls/server-cert.pem" \
 expect_fail 2 "needs --client-dir DIR or --ca-cert FILE" \
     sv tenant kube-secret acme --namespace a --with-secrets
 expect_fail 2 "needs --psk-user USER" sv tenant kube-secret pskt --namespace a --with-secrets
+expect_fail 2 "bad --psk-user" sv tenant kube-secret pskt --namespace a --with-secrets --psk-user 'a:b'
+printf 'empty:\n' >>"$ROOT/pskt/tls/psk"
+expect_fail 1 "the line of empty is not USER:HEXKEY" \
+    sv tenant kube-secret pskt --namespace a --with-secrets --psk-user empty
 expect_fail 1 "has no line for PSK user node3" \
     sv tenant kube-secret pskt --namespace a --with-secrets --psk-user node3
 expect_fail 2 "--token-file goes with --with-secrets" \
