@@ -2,10 +2,25 @@
 #ifndef SEALVOL_CLI_TOKEN_H
 #define SEALVOL_CLI_TOKEN_H
 
+#include "token.h"
+
 #include "cli-common.h"
 
 int cmd_token_create (const struct options *o, const struct cli_args *a);
 int cmd_token_list (const struct options *o, const struct cli_args *a);
 int cmd_token_revoke (const struct options *o, const struct cli_args *a);
+
+/* Revoke the tenant's token id, audited; -1 (reported) if it fails. */
+int cli_token_revoke (const struct options *o, const char *tenant,
+                      const char *id);
+
+/* The ID of "ID.SECRET" (all of it if it has no '.'). */
+void cli_token_id (const char *token, char id[SV_TOKEN_ID_MAX + 1]);
+
+/* For tenant kube-secret: a new token of scope volumes (lifetime from
+ * --expires), audited; ID.SECRET into token, its expiry (UTC RFC 3339,
+ * or "never") into expires.  0, or the exit status. */
+int cli_token_for_secret (const struct options *o, const char *tenant,
+                          char token[SV_TOKEN_MAX + 1], char expires[32]);
 
 #endif

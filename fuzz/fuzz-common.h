@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -67,6 +68,20 @@ fuzz_memfile_set (struct fuzz_memfile *mf, const uint8_t *data, size_t size)
     perror ("memfd write");
     abort ();
   }
+}
+
+/* data as a NUL-terminated string, malloc'd to the exact size so that
+ * an over-read shows; free it. */
+static inline char *
+fuzz_cstring (const uint8_t *data, size_t size)
+{
+  char *s = malloc (size + 1);
+
+  if (s == NULL)
+    abort ();
+  memcpy (s, data, size);
+  s[size] = '\0';
+  return s;
 }
 
 int LLVMFuzzerInitialize (int *argc, char ***argv);

@@ -84,12 +84,8 @@ check_size (const char *s)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  char *s = malloc (size + 1);          /* exact size: over-reads show */
+  char *s = fuzz_cstring (data, size);
 
-  if (s == NULL)
-    abort ();
-  memcpy (s, data, size);
-  s[size] = '\0';
   check_name (s);
   check_split (s);
   check_size (s);
