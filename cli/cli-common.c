@@ -22,7 +22,9 @@
                                           | ON (CMD_TENANT_ROTATE_KEY)  \
                                           | ON (CMD_TENANT_SERVE)       \
                                           | TOKEN_COMMANDS              \
+                                          | KUBE                        \
                                           | ON (CMD_API_SERVE)))
+#define KUBE ON (CMD_TENANT_KUBE_SECRET)
 #define SERVE ON (CMD_TENANT_SERVE)
 #define API ON (CMD_API_SERVE)
 #define CREATE ON (CMD_VOLUME_CREATE)
@@ -68,9 +70,25 @@ const struct cli_option cli_options[] = {
   { "io", "uring|sync", SERVE, 0, AT (io), "the plugin's I/O engine" },
   { "foreground", NULL, SERVE, 0, AT (foreground),
     "nbdkit stays in the foreground" },
+  { "namespace", "NS", KUBE, KUBE, AT (namespace),
+    "the tenant's Kubernetes namespace" },
+  { "name", "NAME", KUBE, 0, AT (name),
+    "the Secret's name (default sealvol-tenant)" },
+  { "with-secrets", NULL, KUBE, 0, AT (with_secrets),
+    "fill in the token and the node's key (else placeholders)" },
+  { "host", "NAME", KUBE, 0, AT (host),
+    "this host's [host NAME] in the controller: key access-token.NAME" },
+  { "client-dir", "DIR", KUBE, 0, AT (client_dir),
+    "the node's client certificate directory (sealvol-certs client)" },
+  { "ca-cert", "FILE", KUBE, 0, AT (ca_cert),
+    "the CA that verifies the server (default DIR/ca-cert.pem)" },
+  { "psk-user", "USER", KUBE, 0, AT (psk_user),
+    "the node's line of the tenant's tls/psk file" },
+  { "token-file", "FILE", KUBE, 0, AT (token_file),
+    "an existing token (ID.SECRET) instead of a new one" },
   { "scope", "volumes|admin", ON (CMD_TOKEN_CREATE), 0, AT (scope),
     "what the token may do (default volumes; admin may create tenants)" },
-  { "expires", "DURATION", ON (CMD_TOKEN_CREATE), 0, AT (expires),
+  { "expires", "DURATION", ON (CMD_TOKEN_CREATE) | KUBE, 0, AT (expires),
     "N with s, m, h or d, or never (default 90d)" },
   { "print-routes", NULL, API, 0, AT (print_routes),
     "print the API's routes and exit" },

@@ -19,7 +19,7 @@ enum cli_command {
   CMD_VOLUME_CREATE, CMD_VOLUME_RESIZE, CMD_VOLUME_DELETE, CMD_VOLUME_LIST,
   CMD_VOLUME_INFO, CMD_VOLUME_VERIFY, CMD_VOLUME_SET_SERVICE_TYPE,
   CMD_VOLUME_REKEY, CMD_TOKEN_CREATE, CMD_TOKEN_LIST, CMD_TOKEN_REVOKE,
-  CMD_API_SERVE,
+  CMD_TENANT_KUBE_SECRET, CMD_API_SERVE,
   CMD_COUNT
 };
 #define ON(cmd) (1u << (cmd))
@@ -50,6 +50,15 @@ struct options {
   /* tenant token create */
   const char *scope;
   const char *expires;
+  /* tenant kube-secret (and expires) */
+  const char *namespace;
+  const char *name;
+  bool with_secrets;
+  const char *host;
+  const char *client_dir;
+  const char *ca_cert;
+  const char *psk_user;
+  const char *token_file;
   /* api serve (with listen and tls_certificates) */
   bool print_routes;
   bool help, version;

@@ -31,27 +31,51 @@ audit_token (const struct options *o, const char *tenant, const char *event,
   sv_audit_write (dir, e);
 }
 
-int
-cmd_token_create (const struct options *o, const struct cli_args *a)
+void
+cli_token_id (const char *token, char id[SV_TOKEN_ID_MAX + 1])
+{
+  const char *dot = strrchr (token, '.');
+  size_t n = dot ? (size_t) (dot - token) : strlen (token);
+
+  snprintf (id, SV_TOKEN_ID_MAX + 1, "%.*s", (int) n, token);
+}
+
+/* A new token of the tenant, its lifetime from --expires, audited; into
+ * token as ID.SECRET and *expires_at (Unix seconds, 0 for never).  0, or
+ * the exit status. */
+static int
+new_token (const struct options *o, const char *tenant, unsigned scopes,
+           char token[SV_TOKEN_MAX + 1], int64_t *expires_at)
 {
   const char *expires = o->expires ? o->expires : DEFAULT_LIFETIME;
-  unsigned scopes = SV_SCOPE_VOLUMES;
-  char token[SV_TOKEN_MAX + 1];
+  char id[SV_TOKEN_ID_MAX + 1];
   int64_t lifetime;
-  char *dot;
 
-  if (o->scope && sv_token_scope_parse (o->scope, &scopes) == -1)
-    return usage_error ("bad --scope '%s': use volumes or admin", o->scope);
   if (sv_duration_parse (expires, &lifetime) == -1)
     return usage_error ("bad --expires '%s': expected N with s, m, h or d "
                         "(90d, 12h), or never", expires);
-  if (sv_token_create (o->root, a->tenant, scopes, lifetime, token) == -1)
+  if (sv_token_create (o->root, tenant, scopes, lifetime, token) == -1)
     return EXIT_FAILURE;
+  *expires_at = lifetime ? (int64_t) time (NULL) + lifetime : 0;
+  cli_token_id (token, id);
+  audit_token (o, tenant, "token-create", id);
+  return 0;
+}
+
+int
+cmd_token_create (const struct options *o, const struct cli_args *a)
+{
+  unsigned scopes = SV_SCOPE_VOLUMES;
+  char token[SV_TOKEN_MAX + 1];
+  int64_t expires_at;
+  int r;
+
+  if (o->scope && sv_token_scope_parse (o->scope, &scopes) == -1)
+    return usage_error ("bad --scope '%s': use volumes or admin", o->scope);
+  if ((r = new_token (o, a->tenant, scopes, token, &expires_at)) != 0)
+    return r;
   puts (token);
   fflush (stdout);
-  dot = strrchr (token, '.');
-  *dot = '\0';
-  audit_token (o, a->tenant, "token-create", token);
   sodium_memzero (token, sizeof token);
   return EXIT_SUCCESS;
 }
@@ -67,6 +91,25 @@ when (int64_t t, const char *zero, char *buf, size_t len)
     return zero;
   strftime (buf, len, "%Y-%m-%dT%H:%M:%SZ", gmtime_r (&tt, &tm));
   return buf;
+}
+
+int
+cli_token_for_secret (const struct options *o, const char *tenant,
+                      char token[SV_TOKEN_MAX + 1])
+{
+  char e[32], id[SV_TOKEN_ID_MAX + 1];
+  int64_t expires_at;
+  int r;
+
+  if ((r = new_token (o, tenant, SV_SCOPE_VOLUMES, token, &expires_at)) != 0)
+    return r;
+  /* The id only: stderr may end up in a log. */
+  cli_token_id (token, id);
+  fprintf (stderr, "sealvol: the Secret holds a new API token of tenant %s "
+           "(scope volumes, expires %s); 'sealvol tenant token revoke %s %s' "
+           "withdraws it\n", tenant,
+           when (expires_at, "never", e, sizeof e), tenant, id);
+  return 0;
 }
 
 int

@@ -23,6 +23,7 @@
 #include "cli-common.h"
 #include "cli-serve.h"
 #include "cli-api.h"
+#include "cli-kube.h"
 #include "cli-tenant.h"
 #include "cli-token.h"
 #include "cli-volume.h"
@@ -69,6 +70,9 @@ static const struct cli_command_def commands[CMD_COUNT] = {
     "the tenant's API tokens (never their secrets)" },
   [CMD_TOKEN_REVOKE] = { "tenant", "token revoke", "TENANT ID",
     cmd_token_revoke, "revoke an API token" },
+  [CMD_TENANT_KUBE_SECRET] = { "tenant", "kube-secret", "TENANT",
+    cmd_tenant_kube_secret,
+    "print the tenant's Kubernetes Secret as YAML (secrets only on request)" },
   [CMD_API_SERVE] = { "api", "serve", "", cmd_api_serve,
     "run the HTTPS control API (docs/api.yaml)" },
 };

@@ -226,6 +226,21 @@ wait_port () {
     return 1
 }
 
+# start_api CERTDIR: sealvol api serve for $ROOT on 127.0.0.1 at a free
+# port with the certificate directory CERTDIR; sets API_URL
+# (https://127.0.0.1:PORT) and API_PID; its log is $TMP/api.log.
+# Stopped at exit.
+start_api () {
+    local port
+    port=$(free_port)
+    "$SEALVOL" --root "$ROOT" api serve --listen "127.0.0.1:$port" \
+        --tls-certificates "$1" 2>"$TMP/api.log" &
+    API_PID=$!
+    cleanup_fn "end_process $API_PID"
+    wait_port "$port" || fail "api serve did not start: $(cat "$TMP/api.log")"
+    API_URL=https://127.0.0.1:$port
+}
+
 declare -A PORT PID
 
 # start_tcp NAME [nbdkit options...] -- [plugin parameters...]

@@ -39,13 +39,8 @@ grep -q "${TOKEN#*.}" "$TMP/list" "$ROOT/acme/tokens.json" && fail "the secret i
 expect_fail 2 "bad --expires" sv tenant token create acme --expires soon
 expect_fail 2 "bad --scope" sv tenant token create acme --scope root
 
-port=$(free_port)
-"$SEALVOL" --root "$ROOT" api serve --listen "127.0.0.1:$port" \
-    --tls-certificates "$CERTS/server" 2>"$TMP/api.log" &
-api_pid=$!
-cleanup_fn "end_process $api_pid"
-wait_port "$port" || fail "api serve did not start: $(cat "$TMP/api.log")"
-URL=https://127.0.0.1:$port
+start_api "$CERTS/server"
+api_pid=$API_PID port=${API_URL##*:} URL=$API_URL
 
 # call TOKEN METHOD PATH [BODY]: the status in $status, the body in $TMP/body.
 call () {

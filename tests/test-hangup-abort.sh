@@ -2,7 +2,7 @@
 # nbdkit 1.32.5 aborts (raw_send_socket: Assertion
 # `sock >= 0') when a client hangs up with replies in flight; fixed
 # upstream in nbdkit 1.33.10 (commit 9d82aa4f).  Until Debian ships that,
-# systemd restarts the server (docs/sealvol@.service) and sealvol-attach
+# systemd restarts the server (deploy/host/sealvol@.service) and sealvol-attach
 # reconnects.  This test plays both parts: a supervisor loop restarts
 # nbdkit on the same socket whenever it exits, as the unit's Restart=always
 # does, while ext4 on sealvol-attach (FUSE file, loop device) is written
