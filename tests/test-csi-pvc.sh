@@ -13,8 +13,8 @@
 # volume (delete, expand, validate, stage on either node, a create with
 # its name, ListVolumes) and none reaches it.
 # E2E_PVC_ROUNDS=none runs only the isolation part.
-# The tenants' Secrets are Secret YAML (tenant_secret_yaml), one per
-# tenant and host, as the storage host's operator hands them out.
+# The tenants' Secrets are what `sealvol tenant kube-secret` prints on
+# each host, joined per namespace as its manual page says.
 source "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires $PY -c 'import grpc, grpc_tools, yaml'
 source "$top_srcdir/tests/csi-controller-setup.sh"
@@ -36,18 +36,15 @@ start_node b node-b
 NODE_B=$NODE_SOCK
 
 # tenant_secret_yaml HOST TENANT: the Secret sealvol-tenant of namespace
-# TENANT that HOST's operator hands out: the tenant's API token there and
-# its NBD client certificate, key and the server CA (docs/csi-
-# controller.md).  (To become `sealvol tenant kube-secret TENANT
-# --namespace TENANT --with-secrets` on HOST.)
+# TENANT that HOST's operator hands out (sealvol tenant kube-secret): the
+# tenant's API token there as access-token.HOST, its NBD client
+# certificate and key, and the CA that verifies the host.
 tenant_secret_yaml () {
-    printf 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: sealvol-tenant\n'
-    printf '  namespace: %s\ntype: Opaque\nstringData:\n' "$2"
-    printf '  access-token: "%s"\n' "${TOKEN[$1/$2]}"
-    yaml_block ca-cert "$P/server-ca/ca-cert.pem"
-    printf 'data:\n'
-    printf '  client-cert: %s\n' "$(base64 -w0 "$P/$2/client-cert.pem")"
-    printf '  client-key: %s\n' "$(base64 -w0 "$P/$2/client-key.pem")"
+    printf '%s\n' "${TOKEN[$1/$2]}" >"$TMP/$1-$2.token"
+    "$SEALVOL" --root "$TMP/$1" tenant kube-secret "$2" --namespace "$2" --host "$1" \
+        --with-secrets --token-file "$TMP/$1-$2.token" --client-dir "$P/$2" 2>>"$TMP/kube-secret.log" ||
+        fail "kube-secret $2 on $1: $(tail -3 "$TMP/kube-secret.log")"
+    rm "$TMP/$1-$2.token"
 }
 for t in $TENANTS; do
     mkdir -p "$TMP/secrets/$t"
