@@ -44,7 +44,9 @@
 # Environment (set by the shell), besides csi_e2e.py's:
 #   E2E_NODES          "ID=unix://SOCK ..." the node plugins
 #   E2E_SECRETS        directory of Secret YAML files, TENANT/HOST.yaml
-#   E2E_DEPLOY         deploy/kubernetes/base (StorageClasses), if any
+#   E2E_DEPLOY         deploy/kubernetes/base, if any: its StorageClasses and
+#                      its csi-provisioner's --strict-topology and
+#                      --extra-create-metadata
 #   E2E_PVC_ROUNDS     "all" (default), or "none": only the isolation part
 import base64
 import glob
@@ -75,13 +77,30 @@ FALLBACK_CLASSES = {
 }
 
 
-def storage_classes():
-    found = {}
-    for f in sorted(glob.glob(os.path.join(E.get("E2E_DEPLOY", "/nonexistent"), "*.yaml"))):
+def deploy_docs():
+    for f in sorted(glob.glob(os.path.join(E.get("E2E_DEPLOY", "/nonexistent"), "**", "*.yaml"),
+                              recursive=True)):
         with open(f) as fh:
             for doc in yaml.safe_load_all(fh):
-                if doc and doc.get("kind") == "StorageClass" and doc.get("provisioner") == DRIVER:
-                    found[doc["metadata"]["name"]] = doc
+                if doc:
+                    yield doc
+
+
+def provisioner_flags():
+    """--strict-topology and --extra-create-metadata of the csi-provisioner
+    in deploy/kubernetes/base, or None without one."""
+    for doc in deploy_docs():
+        spec = (doc.get("spec") or {}).get("template", {}).get("spec", {})
+        for c in spec.get("containers") or []:
+            if "csi-provisioner" in c.get("image", ""):
+                args = c.get("args") or []
+                return "--strict-topology" in args, "--extra-create-metadata" in args
+    return None
+
+
+def storage_classes():
+    found = {doc["metadata"]["name"]: doc for doc in deploy_docs()
+             if doc.get("kind") == "StorageClass" and doc.get("provisioner") == DRIVER}
     if found:
         ok("StorageClasses from %s: %s" % (E["E2E_DEPLOY"], " ".join(sorted(found))))
         return found
@@ -537,10 +556,10 @@ def controller_attempts(a, full, when):
         ok("%s: untouched" % label)
 
 
-def group_isolation():
+def group_isolation(strict, extra):
     sidecar_start("provisioner")
     node_a = NODES["node-a"]
-    a = provision(new_pvc("acme", "sealvol-gp", "ReadWriteOnce", e2e.SIZE), node_a, False, True)
+    a = provision(new_pvc("acme", "sealvol-gp", "ReadWriteOnce", e2e.SIZE), node_a, strict, extra)
     full = credentials(("globex", SECRET_NAME))
     # Not attached anywhere: a delete that got through would erase it.
     controller_attempts(a, full, "detached")
@@ -625,15 +644,22 @@ def main():
           "Secrets: %s" % sorted(CLUSTER))
     NODES = register_nodes()
     CTL_MULTI_WRITER = sidecar_start("provisioner")
-    # Round 1: the default (aggregated) topology, extra create metadata;
-    # round 2 swaps the nodes, with --strict-topology and the other
-    # class and access mode.
+    # Round 1: the provisioner flags of deploy/ (without it: the
+    # provisioner's defaults, aggregated topology, plus
+    # --extra-create-metadata); round 2 swaps the nodes, with the
+    # opposite flags and the other class and access mode.
+    flags = provisioner_flags()
+    if flags:
+        ok("csi-provisioner in %s: --strict-topology %s, --extra-create-metadata %s"
+           % (E["E2E_DEPLOY"], *["on" if f else "off" for f in flags]))
+    strict, extra = flags or (False, True)
     if E.get("E2E_PVC_ROUNDS", "all") == "all":
         for tenant, nid in (("acme", "node-a"), ("globex", "node-b")):
-            lifecycle(tenant, NODES[nid], "sealvol-gp", "ReadWriteOnce", False, True)
+            lifecycle(tenant, NODES[nid], "sealvol-gp", "ReadWriteOnce", strict, extra)
         for tenant, nid in (("acme", "node-b"), ("globex", "node-a")):
-            lifecycle(tenant, NODES[nid], "sealvol-piops", "ReadWriteOncePod", True, False)
-    group_isolation()
+            lifecycle(tenant, NODES[nid], "sealvol-piops", "ReadWriteOncePod", not strict,
+                      not extra)
+    group_isolation(strict, extra)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@
 # host of its pod's node.  Then globex's secrets try every call on acme's
 # volume (delete, expand, validate, stage on either node, a create with
 # its name, ListVolumes) and none reaches it.
-# E2E_PVC_ROUNDS=none runs only the isolation part.
+# E2E_PVC_ROUNDS=none runs only the isolation part; E2E_DEPLOY names
+# another deploy/kubernetes/base to take the StorageClasses and the
+# provisioner's flags from.
 # The tenants' Secrets are what `sealvol tenant kube-secret` prints on
 # each host, joined per namespace as its manual page says.
 source "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
@@ -55,7 +57,7 @@ status=0
 E2E_TMP=$TMP E2E_CTL="unix://$CTL_SOCK" E2E_PKI=$P SEALVOL=$SEALVOL \
 E2E_HOSTS="a=$TMP/a=${TOKEN[a]} b=$TMP/b=${TOKEN[b]}" \
 E2E_NODES="node-a=unix://$NODE_A node-b=unix://$NODE_B" \
-E2E_SECRETS=$TMP/secrets E2E_DEPLOY=$top_srcdir/deploy/kubernetes/base \
+E2E_SECRETS=$TMP/secrets E2E_DEPLOY=${E2E_DEPLOY:-$top_srcdir/deploy/kubernetes/base} \
 E2E_PVC_ROUNDS=${E2E_PVC_ROUNDS:-all} \
     $PY "$top_srcdir/tests/csi_pvc.py" || status=$?
 if [ "$status" != 0 ]; then
