@@ -29,9 +29,9 @@ grpc_status_code ctl_get_capabilities (struct csi_call *, const ProtobufCMessage
                                        ProtobufCMessage *, struct csi_status *);
 
 /* The token for host H: the secret "access-token.H", else
- * "access-token", else (if OWN) the controller's own from the
- * configuration; NULL if none (or one that is not a token).  Creating
- * and deleting take the tenant's token only. */
+ * "access-token", else (if OWN, and the call has no secrets at all) the
+ * controller's own from the configuration; NULL if none (or one that is
+ * not a token).  Creating and deleting take the tenant's token only. */
 const char *ctl_token (const struct ctl_host *h, size_t n_secrets, void *secrets,
                        bool own);
 

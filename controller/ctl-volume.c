@@ -95,7 +95,10 @@ ctl_token (const struct ctl_host *h, size_t n_secrets, void *secrets, bool own)
   t = map_get (n_secrets, secrets, key);
   if (t == NULL)
     t = map_get (n_secrets, secrets, "access-token");
-  if (t == NULL && own)
+  /* The host's own token only for a call without secrets: secrets are a
+   * tenant's, and one without a token for this host (say, only another
+   * host's) must not act as whichever tenant the host's token is. */
+  if (t == NULL && own && n_secrets == 0)
     t = h->token;
   return t && ctl_token_ok (t) ? t : NULL;
 }
@@ -616,7 +619,10 @@ ctl_delete_volume (struct csi_call *call, const ProtobufCMessage *msg,
     return csi_ok (st);
   }
   token = ctl_token (h, req->n_secrets, req->secrets, false);
-  if ((token == NULL && h->delete_key == NULL
+  /* The delete credential is for a volume whose Secret is gone (the
+   * provisioner then sends no secrets), not for a tenant's secrets that
+   * hold no token for this host: those are another tenant's, or wrong. */
+  if ((token == NULL && (h->delete_key == NULL || req->n_secrets > 0)
        && need_token (h, req->n_secrets, req->secrets, false, &token, st))
       || claim (volume, &slot, st))
     return st->code;

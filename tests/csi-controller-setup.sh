@@ -3,13 +3,17 @@
 # TLS, the tenant's nbdkit over TLS with client certificates), and
 # sealvol-csi-controller + sealvol-csi-node on sockets of their own.
 #
-#   start_storage_host NAME       root $TMP/NAME, API + nbdkit; sets
-#                                 API_PORT[NAME], NBD_PORT[NAME], TOKEN[NAME]
-#                                 (the tenant's token) and writes the
-#                                 controller's own token to $TMP/NAME.token
+#   start_storage_host NAME [TENANT...]
+#                                 root $TMP/NAME, the API and one nbdkit per
+#                                 tenant (default: acme); sets API_PORT[NAME],
+#                                 NBD_PORT[NAME] and TOKEN[NAME] (acme's),
+#                                 NBD_PORT[NAME/TENANT], TOKEN[NAME/TENANT],
+#                                 and writes the controller's own token (the
+#                                 first tenant's) to $TMP/NAME.token
 #   host_section NAME             its [host NAME] section of the config
 #   start_controller CONFIG       CTL_SOCK
-#   start_node TOPOLOGY_HOST      NODE_SOCK
+#   start_node TOPOLOGY_HOST [ID] NODE_SOCK; with ID, node id ID and a
+#                                 socket, state directory and log of its own
 #   python_stubs DIR              csi_pb2*.py for Python grpcio, from csi/csi.proto
 #
 # Everything started, mounted or attached is undone at exit.
@@ -66,28 +70,46 @@ background () {
     SERVICE_PIDS+=($!)
 }
 
+# tenant_pki TENANT: acme's certificates are make_pki's ($P/acme, and
+# $P/server checks them); any other tenant gets a client CA and
+# certificate of its own ($P/TENANT) and a server directory whose client
+# CA is that one ($P/server-TENANT), so one tenant's certificate is
+# refused by another's nbdkit.
+tenant_pki () {
+    [ "$1" = acme ] || [ -d "$P/$1" ] && return 0
+    certs ca "$P/$1-ca" --cn "$1 client CA"
+    certs client "$P/$1-ca" "$P/$1" "$1-client" --server-ca "$P/server-ca/ca-cert.pem"
+    certs server "$P/server-ca" "$P/server-$1" 127.0.0.1 localhost \
+        --client-ca "$P/$1-ca/ca-cert.pem"
+}
+
 start_storage_host () {
-    local name=$1 root=$TMP/$1 nbd api
-    local s=(env SEALVOL_ROOT= "$SEALVOL" --root "$root")
-    "$SEALVOL" --root "$root" tenant create acme >/dev/null
-    nbd=$(free_port)
-    cat >>"$root/acme/tenant.conf" <<CONF
-[serve]
-attach = 127.0.0.1:$nbd
-CONF
-    background "$TMP/$name-nbdkit.log" nbdkit -f -i 127.0.0.1 -p "$nbd" --tls=require \
-        --tls-certificates="$P/server" --tls-verify-peer \
-        "$SEALVOL_PLUGIN" root="$root" tenant=acme io="$IO"
-    wait_port "$nbd" || fail "nbdkit ($name) did not start: $(tail -3 "$TMP/$name-nbdkit.log")"
+    local name=$1 root=$TMP/$1 nbd api tenant certdir
+    shift
+    [ $# -gt 0 ] || set -- acme
+    for tenant in "$@"; do
+        tenant_pki "$tenant"
+        certdir=$P/server-$tenant
+        [ "$tenant" = acme ] && certdir=$P/server
+        "$SEALVOL" --root "$root" tenant create "$tenant" >/dev/null
+        nbd=$(free_port)
+        printf '[serve]\nattach = 127.0.0.1:%s\n' "$nbd" >>"$root/$tenant/tenant.conf"
+        background "$TMP/$name-$tenant-nbdkit.log" nbdkit -f -i 127.0.0.1 -p "$nbd" \
+            --tls=require --tls-certificates="$certdir" --tls-verify-peer \
+            "$SEALVOL_PLUGIN" root="$root" tenant="$tenant" io="$IO"
+        wait_port "$nbd" ||
+            fail "nbdkit ($name/$tenant) did not start: $(tail -3 "$TMP/$name-$tenant-nbdkit.log")"
+        NBD_PORT[$name/$tenant]=$nbd
+        TOKEN[$name/$tenant]=$("$SEALVOL" --root "$root" tenant token create "$tenant")
+    done
     api=$(free_port)
     background "$TMP/$name-api.log" "$SEALVOL" --root "$root" api serve \
         --listen "127.0.0.1:$api" --tls-certificates "$P/server"
     wait_port "$api" || fail "api serve ($name) did not start: $(tail -3 "$TMP/$name-api.log")"
-    TOKEN[$name]=$("$SEALVOL" --root "$root" tenant token create acme)
-    "$SEALVOL" --root "$root" tenant token create acme >"$TMP/$name.token"
+    "$SEALVOL" --root "$root" tenant token create "$1" >"$TMP/$name.token"
     API_PORT[$name]=$api
-    NBD_PORT[$name]=$nbd
-    : "${s[@]}"
+    NBD_PORT[$name]=${NBD_PORT[$name/$1]}
+    TOKEN[$name]=${TOKEN[$name/acme]:-}
 }
 
 host_section () {
@@ -119,12 +141,16 @@ start_controller () {
 }
 
 start_node () {
-    NODE_SOCK=$TMP/node/csi.sock
-    mkdir -p "$TMP/node"
-    background "$TMP/node.log" env CSI_ENDPOINT="unix://$NODE_SOCK" \
-        SEALVOL_CSI_STATE_DIR="$TMP/state" SEALVOL_CSI_ATTACH=fuse SEALVOL_CSI_TIMEOUT=30 \
-        SEALVOL_CSI_NODE_ID=test-node SEALVOL_TOPOLOGY_HOST="$1" "$CSI_NODE"
-    wait_socket "$NODE_SOCK" "$TMP/node.log"
+    local dir=$TMP/node state=$TMP/state log=$TMP/node.log id=${2:-test-node}
+    if [ $# -gt 1 ]; then
+        dir=$TMP/node-$2 state=$TMP/state-$2 log=$TMP/node-$2.log
+    fi
+    NODE_SOCK=$dir/csi.sock
+    mkdir -p "$dir"
+    background "$log" env CSI_ENDPOINT="unix://$NODE_SOCK" \
+        SEALVOL_CSI_STATE_DIR="$state" SEALVOL_CSI_ATTACH=fuse SEALVOL_CSI_TIMEOUT=30 \
+        SEALVOL_CSI_NODE_ID="$id" SEALVOL_TOPOLOGY_HOST="$1" "$CSI_NODE"
+    wait_socket "$NODE_SOCK" "$log"
 }
 
 # yaml_block KEY FILE: "  KEY: |" and FILE's lines indented, for a

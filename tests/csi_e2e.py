@@ -90,23 +90,24 @@ CTL = csi_grpc.ControllerStub(channel(E["E2E_CTL"]))
 NODE = csi_grpc.NodeStub(channel(E["E2E_NODE"])) if E.get("E2E_NODE") else None
 
 
-def rpc(name, req, timeout=120):
-    stub = NODE if name.startswith("Node") else CTL
+def rpc(name, req, timeout=120, stub=None):
+    if stub is None:
+        stub = NODE if name.startswith("Node") else CTL
     try:
         return C.OK, getattr(stub, name)(req, timeout=timeout), None
     except grpc.RpcError as e:
         return e.code(), None, e
 
 
-def call_ok(label, name, req, timeout=120):
-    code, resp, err = rpc(name, req, timeout)
+def call_ok(label, name, req, timeout=120, stub=None):
+    code, resp, err = rpc(name, req, timeout, stub)
     check(code == C.OK, "%s: %s: %s (%s)" % (label, name, code.name,
                                              err.details() if err else ""))
     return resp
 
 
-def expect(label, want, name, req, timeout=120):
-    code, _, err = rpc(name, req, timeout)
+def expect(label, want, name, req, timeout=120, stub=None):
+    code, _, err = rpc(name, req, timeout, stub)
     check(code == want, "%s: %s answered %s (%s), wanted %s"
           % (label, name, code.name, err.details() if err else "", want.name))
     ok("%s: %s" % (label, want.name))
