@@ -15,6 +15,9 @@
  * does not wait for the volume lock, but it holds that flock throughout.
  * A crash before 4 leaves the old volume as it was; after 4, the new one.
  * Either way step 1 of the next run clears what is left.
+ * The whole rekey holds the tenant's key lock shared (tenant.h): the new
+ * superblock is wrapped under the tenant key of its start, which a key
+ * rotation must not destroy before the swap.
  */
 #include <config.h>
 
@@ -172,10 +175,11 @@ sv_volume_rekey (const struct sv_tenant *t, const char *name)
   struct sv_volume *from = NULL;
   uint32_t version = 0;
   uint64_t size;
-  int r = -1;
+  int lock = -1, r = -1;
 
   if (dir == NULL || asprintf (&tmpdir, "%s/volumes/.%s.rekey", t->dir, name) == -1
-      || asprintf (&parent, "%s/volumes", t->dir) == -1)
+      || asprintf (&parent, "%s/volumes", t->dir) == -1
+      || (lock = sv_tenant_key_lock (t->dir, LOCK_SH)) == -1)
     goto out;
   if (access (tmpdir, F_OK) == 0 && sv_volume_erase_dir (tmpdir) == -1)
     goto out;
@@ -204,6 +208,8 @@ sv_volume_rekey (const struct sv_tenant *t, const char *name)
  out:
   if (from)
     sv_volume_close (from);
+  if (lock >= 0)
+    close (lock);
   free (dir);
   free (tmpdir);
   free (parent);
