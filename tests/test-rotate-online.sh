@@ -122,6 +122,12 @@ echo "old key destroyed: a copy from before the rotations does not open with the
 # so, and keeps serving what it has open.
 start_server acme io=$IO kek=-3 3<"$ROOT/acme/tenant.key"
 nbd_read_to "$(uri o-aes-256-gcm)" 0 4096 "$TMP/x"
+# Re-encryption is still offline only: a served volume gets one line.
+head -c 4096 "$TMP/data" > "$TMP/blk0"
+nbd_write_and_hold "$(uri o-aes-256-gcm)" 0 "$TMP/blk0"
+expect_fail 1 "volume acme/o-aes-256-gcm is in use (served, or being verified): volume rekey works only offline" \
+    sv volume rekey acme/o-aes-256-gcm
+release_held
 sv tenant rotate-key acme >/dev/null
 nbd_read_to "$(uri o-xchacha20-poly1305)" 0 4096 "$TMP/x" 2>/dev/null \
     && fail "a server given its key once opened a re-wrapped volume"
