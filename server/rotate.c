@@ -178,6 +178,7 @@ sv_tenant_rotate_key (const char *root, const char *name)
   int r = -1;
 
   if (t && (t->kek_command || t->kek_passphrase)) {
+    errno = EINVAL;
     sv_error ("tenant %s takes its key from a %s; rotate-key works only on "
               "tenants whose key is a key file", name,
               t->kek_command ? "command" : "passphrase");
