@@ -97,6 +97,7 @@ api_problem_errno (struct api_req *r, int err)
     break;
   case EINVAL: api_problem (r, 400, "INVALID_ARGUMENT", "%s", msg); break;
   case EBUSY: api_problem (r, 409, "FAILED_PRECONDITION", "%s", msg); break;
+  case EAGAIN: api_problem (r, 409, "ABORTED", "%s", msg); break;
   default:
     log_error ("%s %s (tenant %s): %s", r->method, r->path, r->token.tenant,
                msg);

@@ -25,6 +25,7 @@ struct api_route {
 };
 
 static void tenant_create (struct api_req *r);
+static void tenant_rotate_key (struct api_req *r);
 
 static const struct api_route routes[] = {
   { "GET", "/v1/capacity", api_capacity, SV_SCOPE_VOLUMES, NULL },
@@ -36,6 +37,8 @@ static const struct api_route routes[] = {
     "api-volume-resize" },
   { "DELETE", "/v1/volumes/" NAME_PARAM, api_volume_delete, SV_SCOPE_VOLUMES,
     "api-volume-delete" },
+  { "POST", "/v1/tenant/rotate-key", tenant_rotate_key, SV_SCOPE_ADMIN,
+    NULL },                     /* the rotation audits itself */
   { "POST", "/v1/tenants", tenant_create, SV_SCOPE_ADMIN,
     "api-tenant-create" },
 };
@@ -138,4 +141,26 @@ tenant_create (struct api_req *r)
   j = json_object_new_object ();
   json_object_object_add (j, "name", json_object_new_string (n));
   api_reply (r, 201, j);
+}
+
+/* POST /v1/tenant/rotate-key: admin scope; the token's tenant gets a new
+ * tenant key, as 'sealvol tenant rotate-key' gives it (its server keeps
+ * serving).  Answers the new key version. */
+static void
+tenant_rotate_key (struct api_req *r)
+{
+  struct sv_tenant *t;
+  json_object *j;
+
+  if (sv_tenant_rotate_key (r->root, r->token.tenant) == -1
+      || (t = sv_tenant_open (r->root, r->token.tenant)) == NULL) {
+    api_problem_errno (r, errno);
+    return;
+  }
+  j = json_object_new_object ();
+  json_object_object_add (j, "tenant", json_object_new_string (t->name));
+  json_object_object_add (j, "key_version",
+                          json_object_new_int64 (t->key_version));
+  sv_tenant_free (t);
+  api_reply (r, 200, j);
 }

@@ -37,6 +37,6 @@ cmd_tenant_rotate_key (const struct options *o, const struct cli_args *a)
   if (sv_tenant_rotate_key (o->root, name) == -1)
     return EXIT_FAILURE;
   printf ("rotated the key of tenant %s; every volume re-wrapped, the old key "
-          "destroyed (restart the tenant's server)\n", name);
+          "destroyed\n", name);
   return EXIT_SUCCESS;
 }

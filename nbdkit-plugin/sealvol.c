@@ -242,17 +242,26 @@ nap (uint64_t ns)
 
 /* The tenant and its key are loaded here, after nbdkit -u has switched to
  * the serving user, so the key file's owner is checked against that user;
- * a missing, unreadable or wrong key stops the server before it serves. */
+ * a missing, unreadable or wrong key stops the server before it serves.
+ * The registry then follows key rotations from the same source, unless
+ * the key was given once (kek=-FD, a passphrase) and is gone. */
 static int
 sealvol_after_fork (void)
 {
+  struct sv_state_stamp stamp;
+  bool reloadable = !key_source.key_hex && !key_source.passphrase;
+
   tenant = sv_tenant_open (root, tenant_name);
-  if (tenant == NULL || load_tenant_key () == -1)
+  if (tenant == NULL)
+    return -1;
+  sv_tenant_state_stamp (tenant, &stamp);
+  if (load_tenant_key () == -1)
     return -1;
   registry = sv_registry_new (root, tenant, meta_open_flag | direct_open_flag,
                               io_name, nap);
   if (registry == NULL)
     return -1;
+  sv_registry_follow_keys (registry, &key_source, reloadable, &stamp);
   return 0;
 }
 

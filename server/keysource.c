@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <sodium.h>
@@ -264,4 +265,78 @@ sv_key_source_load (struct sv_tenant *t, const struct sv_key_source *src)
   if (src->kek_file)
     return sv_tenant_load_key (t, src->kek_file);
   return load_own_key (t);
+}
+
+/* ---- a server following key rotations ---- */
+
+void
+sv_tenant_state_stamp (const struct sv_tenant *t, struct sv_state_stamp *stamp)
+{
+  char path[4096];
+  struct stat st;
+
+  memset (stamp, 0, sizeof *stamp);
+  snprintf (path, sizeof path, "%s/%s", t->dir, SV_TENANT_STATE_FILE);
+  if (stat (path, &st) == 0) {
+    stamp->dev = st.st_dev;
+    stamp->ino = st.st_ino;
+    stamp->size = st.st_size;
+    stamp->mtime = st.st_mtim;
+  }
+}
+
+bool
+sv_state_stamp_update (const struct sv_tenant *t, struct sv_state_stamp *stamp)
+{
+  struct sv_state_stamp now;
+  bool same;
+
+  sv_tenant_state_stamp (t, &now);
+  same = now.dev == stamp->dev && now.ino == stamp->ino
+    && now.size == stamp->size && now.mtime.tv_sec == stamp->mtime.tv_sec
+    && now.mtime.tv_nsec == stamp->mtime.tv_nsec;
+  *stamp = now;
+  return !same;
+}
+
+/* t takes n's keys and key state; n gets t's old keys, to be freed. */
+static void
+take_keys (struct sv_tenant *t, struct sv_tenant *n)
+{
+  struct sv_key *key = t->key, *next = t->next_key;
+
+  t->key = n->key;
+  t->next_key = n->next_key;
+  n->key = key;
+  n->next_key = next;
+  t->key_version = n->key_version;
+  memcpy (t->key_check, n->key_check, KEY_CHECK_LEN);
+  t->has_key_check = n->has_key_check;
+  memcpy (t->next_key_check, n->next_key_check, KEY_CHECK_LEN);
+  t->has_next_check = n->has_next_check;
+}
+
+int
+sv_key_source_refresh (struct sv_tenant *t, const char *root,
+                       const struct sv_key_source *src,
+                       struct sv_state_stamp *stamp)
+{
+  struct sv_tenant *n;
+
+  /* Stamped before reading: a change made meanwhile is seen next time. */
+  if (!sv_state_stamp_update (t, stamp))
+    return 0;
+  n = sv_tenant_open (root, t->name);
+  if (n == NULL || sv_key_source_load (n, src) == -1
+      || sodium_memcmp (n->id, t->id, SV_ID_LEN) != 0) {
+    sv_tenant_free (n);
+    sv_error ("warning: tenant %s: %s changed (a key rotation?) but the "
+              "tenant's keys could not be read again; volumes open now keep "
+              "working, others open only with the keys loaded before",
+              t->name, SV_TENANT_STATE_FILE);
+    return -1;
+  }
+  take_keys (t, n);
+  sv_tenant_free (n);
+  return 1;
 }

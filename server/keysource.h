@@ -13,6 +13,9 @@
 #ifndef SEALVOL_KEYSOURCE_H
 #define SEALVOL_KEYSOURCE_H
 
+#include <sys/types.h>
+#include <time.h>
+
 #include "tenant.h"
 
 struct sv_key_source {
@@ -29,5 +32,30 @@ struct sv_key_source {
 /* Load the tenant's key from src (NULL: the tenant's own source).
  * 0, or -1 with the error reported. */
 int sv_key_source_load (struct sv_tenant *t, const struct sv_key_source *src);
+
+/* What tenant.state was when a holder of the tenant's keys last read
+ * them: its inode (an atomic replace makes a new one), size and time. */
+struct sv_state_stamp {
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  struct timespec mtime;
+};
+void sv_tenant_state_stamp (const struct sv_tenant *t,
+                            struct sv_state_stamp *stamp);
+/* Whether tenant.state changed since *stamp, which becomes its stamp now. */
+bool sv_state_stamp_update (const struct sv_tenant *t,
+                            struct sv_state_stamp *stamp);
+
+/* For a long-running holder of t's keys (the server).  If tenant.state
+ * changed since *stamp (a key rotation began or ended), open the tenant
+ * afresh under root, load its keys from src (as sv_key_source_load) and
+ * put them, with the key version and check values, in place of t's,
+ * whose old keys are wiped.  1: new keys taken; 0: no change; -1: the
+ * keys could not be read (reported once per change of the file), t keeps
+ * the keys it had. */
+int sv_key_source_refresh (struct sv_tenant *t, const char *root,
+                           const struct sv_key_source *src,
+                           struct sv_state_stamp *stamp);
 
 #endif

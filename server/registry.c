@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "qos-runtime.h"
 #include "registry.h"
 #include "report.h"
@@ -31,6 +32,12 @@ struct sv_shared_volume {
 
 struct sv_registry {
   struct sv_tenant *tenant;
+  char *root;
+  /* Key rotations: where the keys come from, and tenant.state when they
+   * were read (sv_registry_follow_keys). */
+  bool follow_keys, keys_reloadable;
+  const struct sv_key_source *key_source;
+  struct sv_state_stamp key_stamp;
   unsigned open_flags;
   const char *io_name;
   sv_sleep_fn sleep;
@@ -50,7 +57,9 @@ sv_registry_new (const char *root, struct sv_tenant *t, unsigned open_flags,
     sv_error ("calloc: %m");
     return NULL;
   }
-  if (sv_qos_runtime_init (&reg->qos, root, t->dir) == -1) {
+  if ((reg->root = strdup (root)) == NULL
+      || sv_qos_runtime_init (&reg->qos, root, t->dir) == -1) {
+    free (reg->root);
     free (reg);
     return NULL;
   }
@@ -120,9 +129,55 @@ sv_registry_free (struct sv_registry *reg)
     reg->volumes = next;
   }
   sv_qos_runtime_destroy (&reg->qos);
+  free (reg->root);
   pthread_cond_destroy (&reg->volume_closed);
   pthread_mutex_destroy (&reg->lock);
   free (reg);
+}
+
+/* ---- key rotations ---- */
+
+void
+sv_registry_follow_keys (struct sv_registry *reg,
+                         const struct sv_key_source *src, bool reloadable,
+                         const struct sv_state_stamp *stamp)
+{
+  pthread_mutex_lock (&reg->lock);
+  reg->follow_keys = true;
+  reg->keys_reloadable = reloadable;
+  reg->key_source = src;
+  reg->key_stamp = *stamp;
+  pthread_mutex_unlock (&reg->lock);
+}
+
+/* The tenant's keys as tenant.state now says; caller holds reg->lock.
+ * The server takes up a rotation's next key when it begins and drops the
+ * old one when it ends (audited: the key version, never a key). */
+static void
+refresh_keys (struct sv_registry *reg)
+{
+  struct sv_tenant *t = reg->tenant;
+  json_object *e;
+
+  if (!reg->follow_keys)
+    return;
+  if (!reg->keys_reloadable) {
+    if (sv_state_stamp_update (t, &reg->key_stamp))
+      sv_error ("warning: tenant %s: %s changed (a key rotation?), but this "
+                "server was given its key once and cannot read it again; "
+                "restart it with the current key to open re-wrapped volumes",
+                t->name, SV_TENANT_STATE_FILE);
+    return;
+  }
+  if (sv_key_source_refresh (t, reg->root, reg->key_source,
+                             &reg->key_stamp) != 1)
+    return;
+  e = sv_audit_event ("tenant-key-loaded", t->name);
+  json_object_object_add (e, "key_version",
+                          json_object_new_int64 (t->key_version));
+  json_object_object_add (e, "next_key", json_object_new_boolean
+                          (t->has_next_check && t->next_key));
+  sv_audit_write (t->dir, e);
 }
 
 /* ---- QoS ---- */
@@ -159,6 +214,7 @@ refresh_volumes (struct sv_registry *reg, uint64_t now)
   if (turn == -1)
     return;
   pthread_mutex_lock (&reg->lock);
+  refresh_keys (reg);
   for (struct sv_shared_volume *sv = reg->volumes; sv; sv = sv->next) {
     char type[SV_SERVICE_TYPE_MAX + 1];
     if (sv->closing)
@@ -262,8 +318,10 @@ sv_registry_acquire (struct sv_registry *reg, const char *name)
    * open; the older ones keep theirs). */
   if (sv)
     sv_volume_refresh (sv->vol);
-  else
+  else {
+    refresh_keys (reg);         /* an open needs the current tenant key */
     sv = open_shared_volume (reg, name);
+  }
   if (sv)
     sv->refs++;
   pthread_mutex_unlock (&reg->lock);

@@ -18,15 +18,18 @@
  *     one sleeps (through the host's sleep, outside every lock), the
  *     others wait on a condition.  -1 if the sleep was cut short (the
  *     server is shutting down).
- *   - The registry lock guards only the list, never I/O.  Errors and
+ *   - The registry lock guards only the list and the tenant's keys,
+ *     never I/O.  Errors and
  *     warnings go to sv_error.
  * The server keeps QoS off by not calling sv_registry_throttle.
  */
 #ifndef SEALVOL_REGISTRY_H
 #define SEALVOL_REGISTRY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "keysource.h"
 #include "qos.h"
 #include "tenant.h"
 #include "volume.h"
@@ -44,6 +47,17 @@ struct sv_registry *sv_registry_new (const char *root, struct sv_tenant *t,
                                      sv_sleep_fn sleep);
 /* Closes every volume still open (publishing its statistics). */
 void sv_registry_free (struct sv_registry *reg);
+
+/* Follow key rotations (keysource.h): before each volume open, and once
+ * a second with the QoS files, if tenant.state changed since *stamp (its
+ * stamp from before the keys were loaded), read the tenant's keys again
+ * from src and drop the old ones.  reloadable false: the server was
+ * given its key once (kek=-FD) and cannot read it again; a change is
+ * then reported, and volumes not open keep needing the old key.  Without
+ * this call the keys loaded at start are kept. */
+void sv_registry_follow_keys (struct sv_registry *reg,
+                              const struct sv_key_source *src, bool reloadable,
+                              const struct sv_state_stamp *stamp);
 
 struct sv_shared_volume *sv_registry_acquire (struct sv_registry *reg,
                                               const char *name);

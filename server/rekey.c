@@ -15,6 +15,9 @@
  * does not wait for the volume lock, but it holds that flock throughout.
  * A crash before 4 leaves the old volume as it was; after 4, the new one.
  * Either way step 1 of the next run clears what is left.
+ * The whole rekey holds the tenant's key lock shared (tenant.h): the new
+ * superblock is wrapped under the tenant key of its start, which a key
+ * rotation must not destroy before the swap.
  */
 #include <config.h>
 
@@ -165,6 +168,31 @@ swap_in (const struct sv_tenant *t, const char *name, const char *dir,
   return r;
 }
 
+/* Refuse a volume that is served (or verified) with one line saying what
+ * to do: the open below would refuse it too, as "in use".  The rekey
+ * works only offline; re-encrypting a served volume is not implemented. */
+static int
+check_offline (const struct sv_tenant *t, const char *name, const char *dir)
+{
+  char path[4096];
+  int fd;
+
+  snprintf (path, sizeof path, "%s/data", dir);
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd == -1)
+    return 0;                   /* the open reports it */
+  if (flock (fd, LOCK_EX | LOCK_NB) == -1 && errno == EWOULDBLOCK) {
+    close (fd);
+    errno = EBUSY;
+    sv_error ("volume %s/%s is in use (served, or being verified): volume "
+              "rekey works only offline; disconnect its clients or stop the "
+              "tenant's server, then run it again", t->name, name);
+    return -1;
+  }
+  close (fd);
+  return 0;
+}
+
 int
 sv_volume_rekey (const struct sv_tenant *t, const char *name)
 {
@@ -172,12 +200,14 @@ sv_volume_rekey (const struct sv_tenant *t, const char *name)
   struct sv_volume *from = NULL;
   uint32_t version = 0;
   uint64_t size;
-  int r = -1;
+  int lock = -1, r = -1;
 
   if (dir == NULL || asprintf (&tmpdir, "%s/volumes/.%s.rekey", t->dir, name) == -1
-      || asprintf (&parent, "%s/volumes", t->dir) == -1)
+      || asprintf (&parent, "%s/volumes", t->dir) == -1
+      || (lock = sv_tenant_key_lock (t->dir, LOCK_SH)) == -1)
     goto out;
-  if (access (tmpdir, F_OK) == 0 && sv_volume_erase_dir (tmpdir) == -1)
+  if (check_offline (t, name, dir) == -1
+      || (access (tmpdir, F_OK) == 0 && sv_volume_erase_dir (tmpdir) == -1))
     goto out;
   if ((from = sv_volume_open (t, name, 0, NULL)) == NULL)
     goto out;
@@ -204,6 +234,8 @@ sv_volume_rekey (const struct sv_tenant *t, const char *name)
  out:
   if (from)
     sv_volume_close (from);
+  if (lock >= 0)
+    close (lock);
   free (dir);
   free (tmpdir);
   free (parent);

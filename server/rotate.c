@@ -15,7 +15,16 @@
  * At every point each volume is wrapped under exactly one key that exists
  * on disk (K1 in KEK until step 4; K2 in KEK.next from step 1, in KEK
  * from step 4), and the loader finds it (tenant.c).  Running rotate-key
- * again after a crash finishes the rotation that was started.  tenant.conf
+ * again after a crash finishes the rotation that was started.
+ *
+ * The tenant's server may keep serving throughout.  It needs a tenant
+ * key only to open a volume (it keeps the unwrapped volume key while the
+ * volume is open), and it re-reads tenant.state and its key source when
+ * the state changes (registry.c): from step 2 it holds both keys, from
+ * step 5 only the new one.  So once step 3 has re-wrapped every volume,
+ * nothing needs the old key; the key lock (tenant.h), held exclusive
+ * from start to end, keeps volume create and rekey from wrapping a new
+ * volume key under it meanwhile.  tenant.conf
  * (the operator's) is never written.  A key file that another tenant also
  * uses is refused: rewriting it would lock that tenant out.
  */
@@ -25,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sodium.h>
@@ -141,15 +151,34 @@ finish_rotation (struct sv_tenant *t, const char *next)
   return destroy_key_file (next);
 }
 
+/* The tenant, opened under its key lock held exclusive: the state a
+ * rotation starts from must be the state no other rotation, create or
+ * rekey is changing.  *lock gets the lock's fd (-1 on failure). */
+static struct sv_tenant *
+open_locked (const char *root, const char *name, int *lock)
+{
+  struct sv_tenant *t = sv_tenant_open (root, name);
+
+  *lock = -1;
+  if (t == NULL || (*lock = sv_tenant_key_lock (t->dir, LOCK_EX)) == -1) {
+    sv_tenant_free (t);
+    return NULL;
+  }
+  sv_tenant_free (t);
+  return sv_tenant_open (root, name);   /* what the lock now guards */
+}
+
 int
 sv_tenant_rotate_key (const char *root, const char *name)
 {
-  struct sv_tenant *t = sv_tenant_open (root, name);
+  int lock;
+  struct sv_tenant *t = open_locked (root, name, &lock);
   char next[4096];
   uint32_t from;
   int r = -1;
 
   if (t && (t->kek_command || t->kek_passphrase)) {
+    errno = EINVAL;
     sv_error ("tenant %s takes its key from a %s; rotate-key works only on "
               "tenants whose key is a key file", name,
               t->kek_command ? "command" : "passphrase");
@@ -174,5 +203,7 @@ sv_tenant_rotate_key (const char *root, const char *name)
   r = 0;
  out:
   sv_tenant_free (t);
+  if (lock >= 0)
+    close (lock);
   return r;
 }

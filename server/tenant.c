@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <ini.h>
@@ -495,6 +496,45 @@ load_key_file (struct sv_tenant *t, const char *path)
   r = sv_tenant_set_key_hex (t, buf);
   sv_wipe (buf, sizeof buf);
   return r;
+}
+
+int
+sv_tenant_key_lock (const char *tenant_dir, int how)
+{
+  char path[4096];
+  int fd = -1;
+
+  if ((size_t) snprintf (path, sizeof path, "%s/volumes", tenant_dir)
+      >= sizeof path)
+    errno = ENAMETOOLONG;
+  else
+    fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd == -1 || flock (fd, how) == -1) {
+    sv_error ("cannot lock %s: %m", path);
+    if (fd >= 0)
+      close (fd);
+    return -1;
+  }
+  return fd;
+}
+
+int
+sv_tenant_key_current (const struct sv_tenant *t)
+{
+  struct sv_tenant now = { .dir = t->dir };
+  bool found;
+
+  strcpy (now.name, t->name);
+  if (sv_tenant_read_state (&now, &found) == -1)
+    return -1;
+  if (found && (now.key_version != t->key_version
+                || now.has_next_check != t->has_next_check)) {
+    errno = EAGAIN;
+    sv_error ("tenant %s: its key was rotated while this command ran; "
+              "nothing was changed, run it again", t->name);
+    return -1;
+  }
+  return 0;
 }
 
 char *

@@ -99,6 +99,17 @@ int sv_tenant_write_state (const struct sv_tenant *t);
 int sv_check_key_file_unshared (const char *root, const char *self,
                                 const char *path);
 
+/* The tenant's key lock, a flock of TENANT_DIR/volumes: whoever wraps a
+ * volume key under the current tenant key (volume create, volume rekey)
+ * holds it shared (LOCK_SH), a key rotation exclusive (LOCK_EX), so no
+ * key is ever wrapped under a tenant key that a rotation is about to
+ * destroy.  Blocks; returns the fd (close it to unlock) or -1, reported. */
+int sv_tenant_key_lock (const char *tenant_dir, int how);
+/* 0 if tenant.state still has t's key version and rotation state (call
+ * it under the key lock); -1, reported, if a rotation ran since t was
+ * opened. */
+int sv_tenant_key_current (const struct sv_tenant *t);
+
 /* Malloc'd path of a volume directory, and the sorted volume names
  * (NULL-terminated, free with sv_free_names). */
 char *sv_tenant_volume_dir (const struct sv_tenant *t, const char *volume);

@@ -211,19 +211,16 @@ report_exists (const struct sv_tenant *t, const char *name)
     sv_error ("volume %s/%s already exists", t->name, name);
 }
 
-/* Create a volume in dir.  like: the volume a rekey replaces (same id,
- * service type and limit, next key version); NULL for a new volume. */
-int
-sv_volume_create_in (const struct sv_tenant *t, const char *dir,
-                     const char *name, const struct sv_create_params *p,
-                     const struct sv_superblock *like)
+/* sv_volume_create_in, under the tenant's key lock. */
+static int
+create_in_locked (const struct sv_tenant *t, const char *dir,
+                  const char *name, const struct sv_create_params *p,
+                  const struct sv_superblock *like)
 {
   CLEANUP_KEY struct sv_key *volume_key = NULL;
   struct sv_superblock sb;
   uint64_t nblocks = p->size / SV_BLOCK_SIZE;
 
-  if (check_create_params (t, name, p) == -1)
-    return -1;
   if (sv_mkdir_owned (dir, 0700) == -1) {
     if (errno == EEXIST)
       report_exists (t, name);
@@ -250,6 +247,28 @@ sv_volume_create_in (const struct sv_tenant *t, const char *dir,
     return -1;
   }
   return 0;
+}
+
+/* Create a volume in dir.  like: the volume a rekey replaces (same id,
+ * service type and limit, next key version); NULL for a new volume.  The
+ * new key is wrapped under the tenant key t holds, so the key lock is
+ * held and tenant.state checked under it: a key rotation that ran since
+ * t was opened would otherwise leave this volume wrapped under the key
+ * it destroyed. */
+int
+sv_volume_create_in (const struct sv_tenant *t, const char *dir,
+                     const char *name, const struct sv_create_params *p,
+                     const struct sv_superblock *like)
+{
+  int lock, r = -1;
+
+  if (check_create_params (t, name, p) == -1
+      || (lock = sv_tenant_key_lock (t->dir, LOCK_SH)) == -1)
+    return -1;
+  if (sv_tenant_key_current (t) == 0)
+    r = create_in_locked (t, dir, name, p, like);
+  close (lock);
+  return r;
 }
 
 int
@@ -777,7 +796,10 @@ change_wrapping (struct sv_superblock *sb, const void *arg)
 
 /* Re-wrap one volume's key under the tenant's next key.  The superblock
  * is rewritten in one atomic write, so the volume is wrapped under
- * exactly one of the two keys at every moment.  Already done: no-op. */
+ * exactly one of the two keys at every moment.  Already done: no-op.
+ * A served volume too: the server's own superblock updates are
+ * read-modify-writes under the same flock, so they keep the new wrapping,
+ * and it never unwraps again (it holds the volume key from its open). */
 int
 sv_volume_rewrap (const struct sv_tenant *t, const char *name)
 {
@@ -793,11 +815,6 @@ sv_volume_rewrap (const struct sv_tenant *t, const char *name)
     return -1;
   if (vol->sb.tenant_key_version == rw.version) {
     r = 0;
-    goto out;
-  }
-  if (flock (vol->data_fd, LOCK_EX | LOCK_NB) == -1) {
-    sv_error ("volume %s/%s is in use: stop the tenant's server before "
-              "rotating its key", vol->tenant, vol->name);
     goto out;
   }
   sv_superblock_wrap_context (&vol->sb, &wc);

@@ -9,8 +9,14 @@ write that was in flight when the server died; never an integrity error,
 never another volume's or block's stamp, never an older generation.
 
 usage: crash-harness.py --root ROOT --tenant T --volumes a,b,c --plugin SO
-                        [--io uring] [--rounds 10] [--seed N]
+                        [--io uring] [--rounds 10] [--seed N] [--beside CMD]
 Prints a summary line: rounds, kills, blocks verified, failures.
+
+--beside CMD (split at spaces) runs CMD in each round too, started at a
+random moment while the writers write and SIGKILLed with the server, at
+the round's random moment, unless it ended before; e.g. "sealvol --root R tenant rotate-key T",
+so key rotations are cut at random points under load.  The summary then
+counts the runs that were killed and those that finished.
 """
 import argparse, os, random, signal, struct, subprocess, sys, threading, time
 import nbd
@@ -35,18 +41,18 @@ class Volume:
         self.pending = {}        # block -> generation in flight
 
 
-def writer(sock, vol, rng, stop, killed, errors, lane, lanes):
+def writer(sock, vol, rng, stop, errors, lane, lanes, ready=None):
     """One connection writing the blocks b with b % lanes == lane, so the
     writers of a volume run concurrently on disjoint blocks."""
     try:
         h = nbd.NBD()
         h.connect_uri("nbd+unix:///%s?socket=%s" % (vol.name, sock))
     except nbd.Error as e:
-        # On a loaded machine the kill can come before a writer has
-        # connected: that round simply has one writer fewer.
-        if not killed.is_set():
-            errors.append("%s: connect: %s" % (vol.name, e))
+        errors.append("%s: connect: %s" % (vol.name, e))
         return
+    finally:
+        if ready:
+            ready.release()
     mine = list(range(lane, vol.nblocks, lanes))
     hot = rng.sample(mine, min(16, len(mine)))
     while not stop.is_set():
@@ -65,13 +71,20 @@ def writer(sock, vol, rng, stop, killed, errors, lane, lanes):
 
 
 def start_server(args, sock, log):
-    if os.path.exists(sock):
-        os.unlink(sock)
-    p = subprocess.Popen(["nbdkit", "-f", "-U", sock, args.plugin, "root=" + args.root,
-                          "tenant=" + args.tenant, "io=" + args.io], stderr=log)
-    for _ in range(200):
-        if os.path.exists(sock):
+    """nbdkit, once it listens: it writes its pid file after listen(), so
+    waiting for the socket's name alone can connect before it listens."""
+    pidfile = sock + ".pid"
+    for f in (sock, pidfile):
+        if os.path.exists(f):
+            os.unlink(f)
+    p = subprocess.Popen(["nbdkit", "-f", "-U", sock, "-P", pidfile, args.plugin,
+                          "root=" + args.root, "tenant=" + args.tenant, "io=" + args.io],
+                         stderr=log)
+    for _ in range(1000):
+        if os.path.exists(pidfile) and os.path.getsize(pidfile) > 0:
             return p
+        if p.poll() is not None:
+            raise RuntimeError("nbdkit exited with status %d" % p.returncode)
         time.sleep(0.02)
     raise RuntimeError("nbdkit did not start")
 
@@ -106,6 +119,17 @@ def verify(sock, vol, failures):
     return checked
 
 
+def end_beside(p):
+    """SIGKILL the --beside command unless it ended: "killed" or
+    "finished".  Its own failure is not the harness's (a run may meet a
+    state half done by the one killed before, which it then completes)."""
+    if p.poll() is not None:
+        return "finished"
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    return "killed"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", required=True)
@@ -117,6 +141,7 @@ def main():
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--log", default="/dev/null")
     ap.add_argument("--writers", type=int, default=4, help="connections per volume")
+    ap.add_argument("--beside", help="a command run and killed in each round")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     sock = os.path.join(a.root, "crash.sock")
@@ -126,6 +151,7 @@ def main():
         size = os.path.getsize(os.path.join(a.root, a.tenant, "volumes", name, "data"))
         vols.append(Volume(name, size // BLOCK))
     failures, checked, kills = [], 0, 0
+    beside = {"killed": 0, "finished": 0}
     # Adopt what the volumes already hold (an earlier run's stamps).
     srv = start_server(a, sock, log)
     try:
@@ -142,17 +168,30 @@ def main():
         srv.wait()
     for rnd in range(a.rounds):
         srv = start_server(a, sock, log)
-        stop, killed, errors = threading.Event(), threading.Event(), []
+        stop, errors = threading.Event(), []
+        # The kill's random moment counts from when every writer is
+        # connected: on a loaded machine a connect can take longer than
+        # the shortest round, and a late one would count as a failure.
+        ready = threading.Semaphore(0)
         threads = [threading.Thread(target=writer, args=(sock, v, random.Random(rng.random()),
-                                                         stop, killed, errors, lane, a.writers))
+                                                         stop, errors, lane, a.writers, ready))
                    for v in vols for lane in range(a.writers)]
         for t in threads:
             t.start()
-        time.sleep(rng.uniform(0.2, 1.2))
-        killed.set()
+        for t in threads:
+            ready.acquire(timeout=30)
+        side = None
+        if a.beside:
+            time.sleep(rng.uniform(0.1, 0.5))
+            side = subprocess.Popen(a.beside.split(), stdout=subprocess.DEVNULL, stderr=log)
+            time.sleep(rng.uniform(0.0, 0.4))
+        else:
+            time.sleep(rng.uniform(0.2, 1.2))
         srv.send_signal(signal.SIGKILL)     # a crash at a random moment
         srv.wait()
         kills += 1
+        if side:                            # and the command beside it
+            beside[end_beside(side)] += 1
         stop.set()
         for t in threads:
             t.join()
@@ -168,6 +207,8 @@ def main():
             break
     print("crash harness (seed %d, io=%s): %d rounds, %d kills, %d blocks verified, %d failures"
           % (a.seed, a.io, rnd + 1, kills, checked, len(failures)))
+    if a.beside:
+        print("  beside: %d killed, %d finished" % (beside["killed"], beside["finished"]))
     for f in failures[:20]:
         print("  " + f)
     sys.exit(1 if failures else 0)

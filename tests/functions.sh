@@ -115,6 +115,17 @@ cipher_volumes () {
     done
 }
 
+# crash_volumes TENANT SIZE: one unthrottled volume per cipher, named
+# after it, for tests/crash-harness.py; VOLS gets their names, comma-separated.
+crash_volumes () {
+    local c
+    VOLS=
+    for c in $CIPHERS; do
+        sv volume create "$1/$c" --size "$2" --cipher "$c" --service-type unlimited >/dev/null
+        VOLS=${VOLS:+$VOLS,}$c
+    done
+}
+
 # fill TENANT VOL FILE [plugin parameters...]: on a server of its own,
 # write FILE's bytes to the start of VOL.
 fill () {

@@ -195,6 +195,12 @@ call "$TOKEN" POST /v1/tenants '{"name": "newco"}'; expect 403 PERMISSION_DENIED
 call "$ADMIN" POST /v1/tenants '{"name": "newco"}'; expect 201
 [ -f "$ROOT/newco/tenant.conf" ] || fail "tenant not created"
 call "$ADMIN" POST /v1/tenants '{"name": "newco"}'; expect 409 ALREADY_EXISTS
+# Admin scope: the token's tenant's key rotation; its volume still opens.
+call "$OTHER" POST /v1/tenant/rotate-key '{}'; expect 403 PERMISSION_DENIED
+call "$ADMIN" POST /v1/tenant/rotate-key '{}'; expect 200
+[ "$(field '["key_version"]')" = 2 ] || fail "rotate-key: $(cat "$TMP/body")"
+sv volume info other/theirs --json | grep -q '"tenant_key_version": 2' || fail "API rotation did not re-wrap"
+call "$OTHER" GET /v1/volumes/theirs; expect 200
 
 # 200 concurrent creates of one name: one volume, the API stays up.
 for i in $(seq 200); do

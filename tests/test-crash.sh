@@ -7,14 +7,10 @@ source "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires $PY -c 'import nbd'
 
 sv tenant create crash >/dev/null
-vols=
-for c in $CIPHERS; do
-    sv volume create "crash/$c" --size 2M --cipher "$c" --service-type unlimited >/dev/null
-    vols=${vols:+$vols,}$c
-done
+crash_volumes crash 2M
 for io in uring sync; do
     $PY "$top_srcdir/tests/crash-harness.py" --root "$ROOT" --tenant crash \
-        --volumes "$vols" --plugin "$SEALVOL_PLUGIN" --io $io \
+        --volumes "$VOLS" --plugin "$SEALVOL_PLUGIN" --io $io \
         --rounds "${CRASH_ROUNDS:-8}" --seed "${CRASH_SEED:-20261202}" \
         --log "$TMP/nbdkit.log" \
         || fail "crash harness failed with io=$io"
