@@ -129,7 +129,7 @@ nap (useconds_t *backoff)
   until.tv_sec += until.tv_nsec / 1000000000;
   until.tv_nsec %= 1000000000;
   pthread_mutex_lock (&gone_lock);
-  pthread_cond_timedwait (&gone_changed, &gone_lock, &until);
+  pthread_cond_clockwait (&gone_changed, &gone_lock, CLOCK_MONOTONIC, &until);
   pthread_mutex_unlock (&gone_lock);
   if (*backoff < 1000000)
     *backoff *= 2;
