@@ -8,7 +8,10 @@
  * nbdfuse, a lost connection (the storage server restarted) does not fail
  * the filesystem on top: every request waits, reconnects with backoff and
  * is retried, for up to --timeout seconds (default 60), and only then
- * fails with EIO.  Where the server allows multi-conn, up to --connections
+ * fails with EIO.  Once one request has failed so, the server counts as
+ * gone: every request fails with EIO at once, instead of each waiting a
+ * timeout of its own, while a background thread keeps reconnecting; its
+ * first success lets requests through again.  Where the server allows multi-conn, up to --connections
  * connections (default 4) carry requests in parallel.  fsync on the file
  * is an NBD flush, a write through an O_SYNC/O_DSYNC open carries FUA,
  * punching a hole is a trim.  SIGHUP reconnects and re-reads the export
@@ -61,6 +64,13 @@ static _Atomic int64_t export_size;
  * the others, so fsync flushes each. */
 static atomic_bool flush_each;
 static atomic_bool detaching;   /* .destroy runs: SIGHUP must not reconnect */
+/* Set when a request has waited its whole --timeout for the server, until
+ * reconnect_thread connects again.  While set, requests fail at once and
+ * only that thread tries to connect.  gone_changed wakes a request that
+ * sleeps between connection attempts, and reconnect_thread. */
+static atomic_bool server_gone;
+static pthread_mutex_t gone_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gone_changed = PTHREAD_COND_INITIALIZER;
 
 /* Seconds on CLOCK_MONOTONIC: a request's deadline is its start plus
  * --timeout. */
@@ -107,8 +117,36 @@ is_live (const struct conn *c)
   return c->h && !nbd_aio_is_dead (c->h) && !nbd_aio_is_closed (c->h);
 }
 
+/* Sleep BACKOFF microseconds, or less if server_gone changes; double
+ * BACKOFF, up to a second. */
+static void
+nap (useconds_t *backoff)
+{
+  struct timespec until;
+
+  clock_gettime (CLOCK_MONOTONIC, &until);
+  until.tv_nsec += (long) *backoff * 1000;
+  until.tv_sec += until.tv_nsec / 1000000000;
+  until.tv_nsec %= 1000000000;
+  pthread_mutex_lock (&gone_lock);
+  pthread_cond_clockwait (&gone_changed, &gone_lock, CLOCK_MONOTONIC, &until);
+  pthread_mutex_unlock (&gone_lock);
+  if (*backoff < 1000000)
+    *backoff *= 2;
+}
+
+static void
+set_server_gone (bool gone)
+{
+  pthread_mutex_lock (&gone_lock);
+  atomic_store (&server_gone, gone);
+  pthread_cond_broadcast (&gone_changed);
+  pthread_mutex_unlock (&gone_lock);
+}
+
 /* Make sure c has a live connection, waiting for the server to come back
- * until the deadline (at least one attempt).  Caller owns c. */
+ * until the deadline (at least one attempt), unless the server is gone.
+ * Caller owns c. */
 static int
 ensure_connected (struct conn *c, double deadline)
 {
@@ -118,17 +156,21 @@ ensure_connected (struct conn *c, double deadline)
     return 0;
   disconnect (c);
   for (;;) {
+    if (atomic_load (&server_gone))
+      return -1;
     if ((c->h = connect_once ()) != NULL)
       return 0;
     if (monotonic () >= deadline) {
-      log_error ("server unreachable for %d s: %s", timeout_s, nbd_get_error ());
+      if (!atomic_exchange (&server_gone, true)) {
+        log_error ("server unreachable for %d s: %s; failing requests at once "
+                   "until it is back", timeout_s, nbd_get_error ());
+        set_server_gone (true);
+      }
       return -1;
     }
     log_debug ("connect: %s; again in %u ms", nbd_get_error (),
                (unsigned) (backoff / 1000));
-    usleep (backoff);
-    if (backoff < 1000000)
-      backoff *= 2;
+    nap (&backoff);
   }
 }
 
@@ -144,6 +186,9 @@ connection_lost (const struct conn *c)
 }
 
 /* ---------------------------------------------------------------- pool */
+
+static void take (struct conn *c);
+static void give_back (struct conn *c);
 
 /* Take the next free connection, round robin so that even requests that
  * arrive one at a time keep every connection in use. */
@@ -345,6 +390,58 @@ sighup_thread (void *arg)
   return NULL;
 }
 
+/* ------------------------------------------------------ server gone */
+
+/* Put H on the first connection without a live one (some request let
+ * its dead one go), or close it if all are live again. */
+static void
+install (struct nbd_handle *h)
+{
+  int i;
+
+  for (i = 0; i < nr_conns && h; i++) {
+    take (&conns[i]);
+    if (!is_live (&conns[i]) && !atomic_load (&detaching)) {
+      disconnect (&conns[i]);
+      conns[i].h = h;
+      h = NULL;
+    }
+    give_back (&conns[i]);
+  }
+  if (h) {
+    nbd_shutdown (h, 0);
+    nbd_close (h);
+  }
+}
+
+/* While the server is gone, try to connect, with backoff; the first
+ * connection made goes into the pool and lets requests through again.
+ * The other connections reconnect as requests need them. */
+static void *
+reconnect_thread (void *arg)
+{
+  struct nbd_handle *h;
+  useconds_t backoff;
+
+  (void) arg;
+  for (;;) {
+    pthread_mutex_lock (&gone_lock);
+    while (!atomic_load (&server_gone))
+      pthread_cond_wait (&gone_changed, &gone_lock);
+    pthread_mutex_unlock (&gone_lock);
+    backoff = 50000;
+    while ((h = connect_once ()) == NULL) {
+      log_debug ("connect: %s; again in %u ms", nbd_get_error (),
+                 (unsigned) (backoff / 1000));
+      nap (&backoff);
+    }
+    install (h);
+    log_info ("server back: requests go through again");
+    set_server_gone (false);
+  }
+  return NULL;
+}
+
 /* ------------------------------------------------------------- FUSE ops */
 
 /* fi->fh: how the file was opened. */
@@ -503,16 +600,28 @@ open_connections (int wanted)
   return 0;
 }
 
-/* Block SIGHUP here, before FUSE starts its threads (they inherit the
- * mask), and hand it to sighup_thread.  That thread blocks every signal,
- * as FUSE's workers do: a SIGTERM must reach the main thread, whose wait
- * it interrupts to end the loop. */
 static int
-start_sighup_thread (void)
+start_thread (void *(*fn) (void *), void *arg)
+{
+  pthread_t thread;
+  int r = pthread_create (&thread, NULL, fn, arg);
+
+  if (r == 0)
+    r = pthread_detach (thread);
+  if (r != 0)
+    log_error ("cannot start a thread: %s", strerror (r));
+  return r == 0 ? 0 : -1;
+}
+
+/* Block SIGHUP here, before FUSE starts its threads (they inherit the
+ * mask), and hand it to sighup_thread.  That thread and reconnect_thread
+ * block every signal, as FUSE's workers do: a SIGTERM must reach the
+ * main thread, whose wait it interrupts to end the loop. */
+static int
+start_threads (void)
 {
   static sigset_t hup;
   sigset_t all, old;
-  pthread_t thread;
   int r;
 
   sigemptyset (&hup);
@@ -523,13 +632,10 @@ start_sighup_thread (void)
     log_error ("pthread_sigmask failed");
     return -1;
   }
-  r = pthread_create (&thread, NULL, sighup_thread, &hup);
+  r = start_thread (sighup_thread, &hup) == 0
+    && start_thread (reconnect_thread, NULL) == 0 ? 0 : -1;
   pthread_sigmask (SIG_SETMASK, &old, NULL);
-  if (r != 0 || pthread_detach (thread) != 0) {
-    log_error ("cannot start the SIGHUP thread: %s", strerror (r));
-    return -1;
-  }
-  return 0;
+  return r;
 }
 
 /* Mount FILE and serve until it is unmounted or a signal says stop.  Not
@@ -605,7 +711,7 @@ main (int argc, char **argv)
     return 2;
   }
   uri = argv[optind];
-  if (open_connections (connections) == -1 || start_sighup_thread () == -1)
+  if (open_connections (connections) == -1 || start_threads () == -1)
     return 1;
   return serve (argv[0], argv[optind + 1]);
 }

@@ -314,9 +314,10 @@ start_attach () {
 }
 
 # loop_ext4 FILE: a loop device on FILE (LOOP) holding a fresh ext4,
-# mounted on $TMP/mnt.  Both undone at exit.
+# mounted on $TMP/mnt.  Both undone at exit.  Direct I/O, as the CSI
+# node plugin sets it up (node/node-attach.c, loop_attach).
 loop_ext4 () {
-    LOOP=$(losetup -f --show "$1")
+    LOOP=$(losetup -f --show --direct-io=on "$1")
     cleanup_fn "detach_loop $LOOP $1"
     mkfs.ext4 -q "$LOOP"
     mkdir -p "$TMP/mnt"
