@@ -93,13 +93,36 @@ pairs_in_page (const struct span *s, uint64_t p, uint64_t *a, uint64_t *b)
   *b = (p + 1) * SV_META_PAGE < hi ? (p + 1) * SV_META_PAGE : hi;
 }
 
-/* Reads: copy the span's pairs out of the cache.  False on any miss
- * (nothing is filled: readers share their stripes, see metacache.h). */
+/* The span's pairs straight out of the page cache, through the mapping
+ * of the meta file (metamap.h), with s->meta_base the span's first pair.
+ * False if the pages are not mapped or the load faulted: then pread. */
+static bool
+meta_from_map (struct sv_volume *vol, struct span *s, uint8_t *meta)
+{
+  if (!sv_metamap_covers (&vol->metamap, last_page (s)))
+    return false;
+  if (sv_metamap_load (&vol->metamap, meta_span_off (s), meta,
+                       meta_span_len (s)) == -1) {
+    if (!atomic_exchange (&vol->map_load_faulted, true))
+      sv_error ("warning: volume %s/%s: a load through the metadata mapping "
+                "faulted at block %" PRIu64 "; reading the metadata instead",
+                vol->tenant, vol->name, s->first);
+    return false;
+  }
+  s->meta_base = meta_span_off (s);
+  return true;
+}
+
+/* Reads: copy the span's pairs out of the cache (used where the meta file
+ * is not mapped).  False on any miss (nothing is filled: readers share
+ * their stripes, see metacache.h). */
 static bool
 meta_from_cache (struct sv_volume *vol, const struct span *s, uint8_t *meta)
 {
   uint64_t lo = meta_span_off (s), a, b;
 
+  if (vol->metacache.nslots == 0)
+    return false;               /* a lookup would only fault pages in */
   for (uint64_t p = first_page (s); p <= last_page (s); p++)
     if (sv_metacache_get (&vol->metacache, p) == NULL)
       return false;
@@ -111,15 +134,18 @@ meta_from_cache (struct sv_volume *vol, const struct span *s, uint8_t *meta)
   return true;
 }
 
-/* Writes: the span's whole metadata pages into meta (s->meta_base becomes
- * the first page's offset), from the cache or else from disk, and fill
- * the cache: the caller holds these pages' stripes exclusively. */
+/* Writes: the span's pairs from the mapping, or else its whole metadata
+ * pages into meta (s->meta_base becomes the first page's offset) from the
+ * cache or from disk, filling the cache: the caller holds these pages'
+ * stripes exclusively. */
 static int
 load_meta_pages (struct sv_volume *vol, struct span *s, uint8_t *meta)
 {
   uint64_t p0 = first_page (s), np = last_page (s) - p0 + 1;
   bool all_cached = true;
 
+  if (meta_from_map (vol, s, meta))
+    return 0;
   s->meta_base = p0 * SV_META_PAGE;
   for (uint64_t i = 0; i < np && all_cached; i++) {
     const uint8_t *page = sv_metacache_get (&vol->metacache, p0 + i);
@@ -288,7 +314,7 @@ decrypt_block (struct sv_volume *vol, uint64_t block, const uint8_t *ct,
 
 /* Read the ciphertext (and metadata) of a span into scratch buffers. */
 static int
-read_span (struct sv_volume *vol, const struct span *s, uint8_t **ct,
+read_span (struct sv_volume *vol, struct span *s, uint8_t **ct,
            uint8_t **meta)
 {
   struct sv_io_req req[2];
@@ -300,7 +326,8 @@ read_span (struct sv_volume *vol, const struct span *s, uint8_t **ct,
     return -1;
   req[n++] = (struct sv_io_req) { SV_IO_READ, vol->data_fd, *ct, s->n * BS,
                                   s->first * BS };
-  if (vol->aead && !meta_from_cache (vol, s, *meta))
+  if (vol->aead && !meta_from_map (vol, s, *meta)
+      && !meta_from_cache (vol, s, *meta))
     req[n++] = (struct sv_io_req) { SV_IO_READ, vol->meta_fd, *meta,
                                     meta_span_len (s), meta_span_off (s) };
   return vol->io->submit (vol->io, req, n, false);
