@@ -250,7 +250,10 @@ open_with_slot (struct sv_volume *vol, uint64_t block,
 
 /* Decrypt one AEAD block, newest slot first.  *which gets the slot that
  * authenticated (-1: empty block, reads as zeros).  A block nobody can
- * authenticate returns -1 with errno = EILSEQ and out wiped. */
+ * authenticate returns -1 with errno = EILSEQ and out wiped.  ct may be
+ * out (decryption in place): a failed attempt wipes out, so the
+ * ciphertext is then read again for the next one (only a block whose
+ * newest slot fails, after a crash or on damage, pays for that). */
 static int
 decrypt_aead_block (struct sv_volume *vol, uint64_t block, const uint8_t *ct,
                     uint8_t *out, const uint8_t *pairbuf, int *which)
@@ -267,6 +270,9 @@ decrypt_aead_block (struct sv_volume *vol, uint64_t block, const uint8_t *ct,
   }
   if (open_with_slot (vol, block, &pair[newest], ct, out) == 0)
     return 0;
+  if (ct == out
+      && read_via_engine (vol, vol->data_fd, out, BS, block * BS) == -1)
+    goto fail;                  /* it did fail to authenticate */
   *which = 1 - newest;
   if (!sv_slot_empty (&pair[1 - newest])
       && open_with_slot (vol, block, &pair[1 - newest], ct, out) == 0)
@@ -282,6 +288,9 @@ decrypt_aead_block (struct sv_volume *vol, uint64_t block, const uint8_t *ct,
     memset (out, 0, BS);
     return 0;
   }
+ fail:
+  if (ct == out)
+    sv_wipe (out, BS);          /* the ciphertext, or part of it */
   *which = -2;
   errno = EILSEQ;
   return -1;
@@ -312,19 +321,18 @@ decrypt_block (struct sv_volume *vol, uint64_t block, const uint8_t *ct,
   return -1;
 }
 
-/* Read the ciphertext (and metadata) of a span into scratch buffers. */
+/* Read the ciphertext of a span into ct, and its metadata into a scratch
+ * buffer. */
 static int
-read_span (struct sv_volume *vol, struct span *s, uint8_t **ct,
-           uint8_t **meta)
+read_span (struct sv_volume *vol, struct span *s, uint8_t *ct, uint8_t **meta)
 {
   struct sv_io_req req[2];
   size_t n = 0;
 
-  *ct = sv_scratch (SV_SCRATCH_CIPHER, s->n * BS);
   *meta = vol->aead ? sv_scratch (SV_SCRATCH_META, meta_span_len (s)) : NULL;
-  if (*ct == NULL || (vol->aead && *meta == NULL))
+  if (ct == NULL || (vol->aead && *meta == NULL))
     return -1;
-  req[n++] = (struct sv_io_req) { SV_IO_READ, vol->data_fd, *ct, s->n * BS,
+  req[n++] = (struct sv_io_req) { SV_IO_READ, vol->data_fd, ct, s->n * BS,
                                   s->first * BS };
   if (vol->aead && !meta_from_map (vol, s, *meta)
       && !meta_from_cache (vol, s, *meta))
@@ -342,40 +350,51 @@ read_via_engine (struct sv_volume *vol, int fd, void *buf, size_t len,
   return vol->io->submit (vol->io, &req, 1, false);
 }
 
+/* The ciphertext is read into the buffer it is decrypted in: the
+ * caller's when the request is whole blocks, else a scratch buffer (and
+ * with O_DIRECT also when the caller's is not page-aligned). */
+static uint8_t *
+read_buffer (const struct sv_volume *vol, const struct span *s, void *buf)
+{
+  if (s->aligned && (!(vol->flags & SV_OPEN_DIRECT)
+                     || (uintptr_t) buf % SV_BLOCK_SIZE == 0))
+    return buf;
+  return sv_scratch (SV_SCRATCH_PLAIN, s->n * BS);
+}
+
 int
 sv_volume_read (struct sv_volume *vol, void *buf, uint32_t count,
                 uint64_t offset)
 {
   struct sv_range_held held;
   struct span s;
-  uint8_t *ct, *meta, *plain;
+  uint8_t *meta, *plain;
   int r = 0, which;
 
   if (check_range (vol, count, offset) == -1)
     return -1;
   s = span_of (count, offset);
-  plain = s.aligned ? buf : sv_scratch (SV_SCRATCH_PLAIN, s.n * BS);
-  if (plain == NULL)
+  if ((plain = read_buffer (vol, &s, buf)) == NULL)
     return -1;
   sv_range_lock (&vol->locks, &held, s.first, s.last, false);
-  if (read_span (vol, &s, &ct, &meta) == -1) {
+  if (read_span (vol, &s, plain, &meta) == -1) {
     sv_range_unlock (&held);
     return sv_volume_io_error (vol, "read");
   }
   for (uint64_t i = 0; i < s.n; i++) {
     uint64_t b = s.first + i;
-    if (decrypt_block (vol, b, ct + i * BS, plain + i * BS,
+    uint8_t *block = plain + i * BS;
+    if (decrypt_block (vol, b, block, block,
                        meta ? pair_ptr (meta, &s, b) : NULL, &which) == -1)
       r = -1;                   /* keep going: log every bad block */
   }
   sv_range_unlock (&held);
   if (r == -1) {
-    if (s.aligned)
-      sv_wipe (buf, count);     /* nothing unauthenticated leaves here */
+    sv_wipe (plain, s.n * BS);  /* nothing unauthenticated leaves here */
     errno = EIO;
     return -1;
   }
-  if (!s.aligned)
+  if (plain != buf)
     memcpy (buf, plain + s.head, count);
   return 0;
 }
@@ -900,7 +919,8 @@ verify_chunk (struct sv_volume *vol, uint64_t first, uint64_t n,
   int which;
 
   sv_range_lock (&vol->locks, &held, s.first, s.last, false);
-  if (read_span (vol, &s, &ct, &meta) == -1) {
+  ct = sv_scratch (SV_SCRATCH_CIPHER, n * BS);
+  if (read_span (vol, &s, ct, &meta) == -1) {
     sv_range_unlock (&held);
     return sv_volume_io_error (vol, "verify");
   }
