@@ -20,7 +20,7 @@ maximum).
 usage: bench/bench.py [--size 1G] [--runtime 6] [--rounds 3] [--ciphers ...]
                       [--io uring] [--quick]
 
---quick (for use while developing, under 3 minutes): 256 MiB, 3 s per
+--quick (for use while developing, under 3 minutes): 128 MiB, 2 s per
 test, one round; same table, wider error bars.  Explicit --size,
 --runtime and --rounds still win.
 """
@@ -249,12 +249,12 @@ def main():
     ap.add_argument("--runtime", type=int)
     ap.add_argument("--rounds", type=int)
     ap.add_argument("--quick", action="store_true",
-                    help="256M, 3 s per test, one round (under 3 minutes)")
+                    help="128M, 2 s per test, one round (under 3 minutes)")
     ap.add_argument("--ciphers", nargs="+", default=CIPHERS)
     ap.add_argument("--io", default="uring", choices=["uring", "sync"])
     ap.add_argument("--only", nargs="*", help="server names to run (default all)")
     a = ap.parse_args()
-    quick = {"size": "256M", "runtime": 3, "rounds": 1}
+    quick = {"size": "128M", "runtime": 2, "rounds": 1}
     full = {"size": "1G", "runtime": 6, "rounds": 3}
     for k, v in (quick if a.quick else full).items():
         if getattr(a, k) is None:
