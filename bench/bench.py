@@ -18,7 +18,11 @@ along, and every figure is the median over the rounds (peak RSS: the
 maximum).
 
 usage: bench/bench.py [--size 1G] [--runtime 6] [--rounds 3] [--ciphers ...]
-                      [--io uring]
+                      [--io uring] [--quick]
+
+--quick (for use while developing, under 3 minutes): 128 MiB, 2 s per
+test, one round; same table, wider error bars.  Explicit --size,
+--runtime and --rounds still win.
 """
 import argparse, json, os, shutil, signal, statistics, subprocess, sys, tempfile, time
 
@@ -241,13 +245,20 @@ def check_targets(rows):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--size", default="1G")
-    ap.add_argument("--runtime", type=int, default=6)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--size")
+    ap.add_argument("--runtime", type=int)
+    ap.add_argument("--rounds", type=int)
+    ap.add_argument("--quick", action="store_true",
+                    help="128M, 2 s per test, one round (under 3 minutes)")
     ap.add_argument("--ciphers", nargs="+", default=CIPHERS)
     ap.add_argument("--io", default="uring", choices=["uring", "sync"])
     ap.add_argument("--only", nargs="*", help="server names to run (default all)")
     a = ap.parse_args()
+    quick = {"size": "128M", "runtime": 2, "rounds": 1}
+    full = {"size": "1G", "runtime": 6, "rounds": 3}
+    for k, v in (quick if a.quick else full).items():
+        if getattr(a, k) is None:
+            setattr(a, k, v)
     units = {"K": 10, "M": 20, "G": 30}
     size = int(a.size[:-1]) << units[a.size[-1]] if a.size[-1] in units else int(a.size)
     for tool in ("nbdkit", "fio", "nbdcopy", "qemu-img"):

@@ -1,4 +1,6 @@
-/* sealvol: a write-through cache of metadata pages.
+/* sealvol: a write-through cache of metadata pages, for volumes whose
+ * meta file is not mapped (meta-io=write, or a mapping refused; a mapped
+ * volume loads its pairs from the mapping, metamap.h).
  *
  * Direct-mapped: page p lives in slot p % nslots.  It has no lock of its
  * own because the volume's range locks are per metadata page (stripe

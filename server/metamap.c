@@ -27,7 +27,7 @@
 
 struct guard {
   sigjmp_buf jump;
-  uintptr_t lo, hi;             /* the destination being written */
+  uintptr_t lo, hi;             /* the mapped range being copied to or from */
 };
 
 static __thread struct guard *volatile active_guard
@@ -104,12 +104,13 @@ sv_metamap_uninstall_guard (void)
   pthread_mutex_unlock (&install_lock);
 }
 
+/* memcpy, with a fault in mapped[0..len) (dst or src) turned into EIO. */
 static int
-guarded_copy (void *dst, const void *src, size_t len)
+guarded_copy (void *dst, const void *src, size_t len, const void *mapped)
 {
   struct guard g;
 
-  g.lo = (uintptr_t) dst;
+  g.lo = (uintptr_t) mapped;
   g.hi = g.lo + len;
   if (sigsetjmp (g.jump, 0) != 0) {
     active_guard = NULL;
@@ -129,7 +130,7 @@ guarded_copy (void *dst, const void *src, size_t len)
 #define WORD_BITS 64
 
 int
-sv_metamap_init (struct sv_metamap *mm, int fd, uint64_t len)
+sv_metamap_init (struct sv_metamap *mm, int fd, uint64_t len, bool writable)
 {
   uint64_t pages = len / SV_META_PAGE;
   struct stat st;
@@ -137,6 +138,7 @@ sv_metamap_init (struct sv_metamap *mm, int fd, uint64_t len)
 
   mm->base = NULL;
   mm->pages = 0;
+  mm->writable = false;
   mm->written = NULL;
   if (!install_guard ()) {
     errno = ENOTSUP;
@@ -155,8 +157,8 @@ sv_metamap_init (struct sv_metamap *mm, int fd, uint64_t len)
                         sizeof *mm->written);
   if (mm->written == NULL)
     return -1;
-  p = mmap (NULL, pages * SV_META_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
-            fd, 0);
+  p = mmap (NULL, pages * SV_META_PAGE,
+            writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) {
     int e = errno;
     free (mm->written);
@@ -166,6 +168,7 @@ sv_metamap_init (struct sv_metamap *mm, int fd, uint64_t len)
   }
   mm->base = p;
   mm->pages = pages;
+  mm->writable = writable;
   return 0;
 }
 
@@ -189,9 +192,15 @@ page_written (const struct sv_metamap *mm, uint64_t p)
 }
 
 bool
+sv_metamap_covers (const struct sv_metamap *mm, uint64_t p1)
+{
+  return mm->base != NULL && p1 < mm->pages;
+}
+
+bool
 sv_metamap_can_store (const struct sv_metamap *mm, uint64_t p0, uint64_t p1)
 {
-  if (mm->base == NULL || p1 >= mm->pages)
+  if (!mm->writable || !sv_metamap_covers (mm, p1))
     return false;
   for (uint64_t p = p0; p <= p1; p++)
     if (!page_written (mm, p))
@@ -203,7 +212,14 @@ int
 sv_metamap_store (struct sv_metamap *mm, uint64_t off, const void *src,
                   size_t len)
 {
-  return guarded_copy (mm->base + off, src, len);
+  return guarded_copy (mm->base + off, src, len, mm->base + off);
+}
+
+int
+sv_metamap_load (const struct sv_metamap *mm, uint64_t off, void *dst,
+                 size_t len)
+{
+  return guarded_copy (dst, mm->base + off, len, mm->base + off);
 }
 
 /* Set or clear the bits of pages [p0, p1] (those that are mapped). */

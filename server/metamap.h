@@ -23,6 +23,15 @@
  * Pages past the end of the mapping (a volume grown while it is served)
  * keep using pwrite until the volume is opened again.
  *
+ * Loads: readers and writers take the pairs they need from the mapping
+ * too (sv_metamap_load), under the same guard, so a read is one pread of
+ * its data and a write reads no metadata at all: before, readers never
+ * filled the metadata cache, and every read of a volume opened afresh sent
+ * its metadata read and its data read through io_uring together.  The
+ * mapping is the page cache itself, so a volume that has it keeps no
+ * metadata cache of its own (metacache.h).  Read-only opens map the file
+ * read-only, for loads only.
+ *
  * Locking: the caller holds the range-lock stripe of every page it passes
  * (one stripe per metadata page), as for the metadata cache; the bitmap
  * words shared by pages of different stripes are updated atomically.
@@ -38,13 +47,26 @@
 struct sv_metamap {
   uint8_t *base;                /* NULL: not mapped, everything by pwrite */
   uint64_t pages;               /* pages mapped */
+  bool writable;                /* false: loads only */
   _Atomic uint64_t *written;    /* bit per page: safe to store into */
 };
 
-/* Map the first len bytes of the meta file fd (whole pages).  -1 with
- * errno if it cannot be mapped; the volume then writes by pwrite. */
-int sv_metamap_init (struct sv_metamap *mm, int fd, uint64_t len);
+/* Map the first len bytes of the meta file fd (whole pages), for loads
+ * and, if writable (fd open for writing), stores.  -1 with errno if it
+ * cannot be mapped; the volume then reads and writes by pread/pwrite. */
+int sv_metamap_init (struct sv_metamap *mm, int fd, uint64_t len,
+                     bool writable);
 void sv_metamap_free (struct sv_metamap *mm);
+
+/* Are pages [0, p1] mapped (may they be loaded from)? */
+bool sv_metamap_covers (const struct sv_metamap *mm, uint64_t p1);
+
+/* Copy len bytes from file offset off out of the mapping: what a pread
+ * would return, without the system call.  0, or -1 with errno = EIO if
+ * the load faulted (a page that could not be read in, a file that shrank):
+ * the caller then reads with pread, which reports the real error. */
+int sv_metamap_load (const struct sv_metamap *mm, uint64_t off, void *dst,
+                     size_t len);
 
 /* May pages [p0, p1] be stored into? */
 bool sv_metamap_can_store (const struct sv_metamap *mm, uint64_t p0,

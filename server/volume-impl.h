@@ -53,8 +53,10 @@ struct sv_volume {
   _Atomic uint64_t log_window, log_count;
 
   struct sv_rangelock locks;
-  struct sv_metacache metacache;        /* guarded by the range locks */
+  struct sv_metacache metacache;        /* guarded by the range locks;
+                                         * only where meta is not mapped */
   struct sv_metamap metamap;            /* likewise; base NULL: pwrite */
+  atomic_bool map_load_faulted;         /* warned once */
 };
 
 /* For rekey.c: create or open a volume in a directory other than its

@@ -93,13 +93,36 @@ pairs_in_page (const struct span *s, uint64_t p, uint64_t *a, uint64_t *b)
   *b = (p + 1) * SV_META_PAGE < hi ? (p + 1) * SV_META_PAGE : hi;
 }
 
-/* Reads: copy the span's pairs out of the cache.  False on any miss
- * (nothing is filled: readers share their stripes, see metacache.h). */
+/* The span's pairs straight out of the page cache, through the mapping
+ * of the meta file (metamap.h), with s->meta_base the span's first pair.
+ * False if the pages are not mapped or the load faulted: then pread. */
+static bool
+meta_from_map (struct sv_volume *vol, struct span *s, uint8_t *meta)
+{
+  if (!sv_metamap_covers (&vol->metamap, last_page (s)))
+    return false;
+  if (sv_metamap_load (&vol->metamap, meta_span_off (s), meta,
+                       meta_span_len (s)) == -1) {
+    if (!atomic_exchange (&vol->map_load_faulted, true))
+      sv_error ("warning: volume %s/%s: a load through the metadata mapping "
+                "faulted at block %" PRIu64 "; reading the metadata instead",
+                vol->tenant, vol->name, s->first);
+    return false;
+  }
+  s->meta_base = meta_span_off (s);
+  return true;
+}
+
+/* Reads: copy the span's pairs out of the cache (used where the meta file
+ * is not mapped).  False on any miss (nothing is filled: readers share
+ * their stripes, see metacache.h). */
 static bool
 meta_from_cache (struct sv_volume *vol, const struct span *s, uint8_t *meta)
 {
   uint64_t lo = meta_span_off (s), a, b;
 
+  if (vol->metacache.nslots == 0)
+    return false;               /* a lookup would only fault pages in */
   for (uint64_t p = first_page (s); p <= last_page (s); p++)
     if (sv_metacache_get (&vol->metacache, p) == NULL)
       return false;
@@ -111,15 +134,18 @@ meta_from_cache (struct sv_volume *vol, const struct span *s, uint8_t *meta)
   return true;
 }
 
-/* Writes: the span's whole metadata pages into meta (s->meta_base becomes
- * the first page's offset), from the cache or else from disk, and fill
- * the cache: the caller holds these pages' stripes exclusively. */
+/* Writes: the span's pairs from the mapping, or else its whole metadata
+ * pages into meta (s->meta_base becomes the first page's offset) from the
+ * cache or from disk, filling the cache: the caller holds these pages'
+ * stripes exclusively. */
 static int
 load_meta_pages (struct sv_volume *vol, struct span *s, uint8_t *meta)
 {
   uint64_t p0 = first_page (s), np = last_page (s) - p0 + 1;
   bool all_cached = true;
 
+  if (meta_from_map (vol, s, meta))
+    return 0;
   s->meta_base = p0 * SV_META_PAGE;
   for (uint64_t i = 0; i < np && all_cached; i++) {
     const uint8_t *page = sv_metacache_get (&vol->metacache, p0 + i);
@@ -224,7 +250,10 @@ open_with_slot (struct sv_volume *vol, uint64_t block,
 
 /* Decrypt one AEAD block, newest slot first.  *which gets the slot that
  * authenticated (-1: empty block, reads as zeros).  A block nobody can
- * authenticate returns -1 with errno = EILSEQ and out wiped. */
+ * authenticate returns -1 with errno = EILSEQ and out wiped.  ct may be
+ * out (decryption in place): a failed attempt wipes out, so the
+ * ciphertext is then read again for the next one (only a block whose
+ * newest slot fails, after a crash or on damage, pays for that). */
 static int
 decrypt_aead_block (struct sv_volume *vol, uint64_t block, const uint8_t *ct,
                     uint8_t *out, const uint8_t *pairbuf, int *which)
@@ -241,6 +270,9 @@ decrypt_aead_block (struct sv_volume *vol, uint64_t block, const uint8_t *ct,
   }
   if (open_with_slot (vol, block, &pair[newest], ct, out) == 0)
     return 0;
+  if (ct == out
+      && read_via_engine (vol, vol->data_fd, out, BS, block * BS) == -1)
+    goto fail;                  /* it did fail to authenticate */
   *which = 1 - newest;
   if (!sv_slot_empty (&pair[1 - newest])
       && open_with_slot (vol, block, &pair[1 - newest], ct, out) == 0)
@@ -256,6 +288,9 @@ decrypt_aead_block (struct sv_volume *vol, uint64_t block, const uint8_t *ct,
     memset (out, 0, BS);
     return 0;
   }
+ fail:
+  if (ct == out)
+    sv_wipe (out, BS);          /* the ciphertext, or part of it */
   *which = -2;
   errno = EILSEQ;
   return -1;
@@ -286,21 +321,21 @@ decrypt_block (struct sv_volume *vol, uint64_t block, const uint8_t *ct,
   return -1;
 }
 
-/* Read the ciphertext (and metadata) of a span into scratch buffers. */
+/* Read the ciphertext of a span into ct, and its metadata into a scratch
+ * buffer. */
 static int
-read_span (struct sv_volume *vol, const struct span *s, uint8_t **ct,
-           uint8_t **meta)
+read_span (struct sv_volume *vol, struct span *s, uint8_t *ct, uint8_t **meta)
 {
   struct sv_io_req req[2];
   size_t n = 0;
 
-  *ct = sv_scratch (SV_SCRATCH_CIPHER, s->n * BS);
   *meta = vol->aead ? sv_scratch (SV_SCRATCH_META, meta_span_len (s)) : NULL;
-  if (*ct == NULL || (vol->aead && *meta == NULL))
+  if (ct == NULL || (vol->aead && *meta == NULL))
     return -1;
-  req[n++] = (struct sv_io_req) { SV_IO_READ, vol->data_fd, *ct, s->n * BS,
+  req[n++] = (struct sv_io_req) { SV_IO_READ, vol->data_fd, ct, s->n * BS,
                                   s->first * BS };
-  if (vol->aead && !meta_from_cache (vol, s, *meta))
+  if (vol->aead && !meta_from_map (vol, s, *meta)
+      && !meta_from_cache (vol, s, *meta))
     req[n++] = (struct sv_io_req) { SV_IO_READ, vol->meta_fd, *meta,
                                     meta_span_len (s), meta_span_off (s) };
   return vol->io->submit (vol->io, req, n, false);
@@ -315,40 +350,51 @@ read_via_engine (struct sv_volume *vol, int fd, void *buf, size_t len,
   return vol->io->submit (vol->io, &req, 1, false);
 }
 
+/* The ciphertext is read into the buffer it is decrypted in: the
+ * caller's when the request is whole blocks, else a scratch buffer (and
+ * with O_DIRECT also when the caller's is not page-aligned). */
+static uint8_t *
+read_buffer (const struct sv_volume *vol, const struct span *s, void *buf)
+{
+  if (s->aligned && (!(vol->flags & SV_OPEN_DIRECT)
+                     || (uintptr_t) buf % SV_BLOCK_SIZE == 0))
+    return buf;
+  return sv_scratch (SV_SCRATCH_PLAIN, s->n * BS);
+}
+
 int
 sv_volume_read (struct sv_volume *vol, void *buf, uint32_t count,
                 uint64_t offset)
 {
   struct sv_range_held held;
   struct span s;
-  uint8_t *ct, *meta, *plain;
+  uint8_t *meta, *plain;
   int r = 0, which;
 
   if (check_range (vol, count, offset) == -1)
     return -1;
   s = span_of (count, offset);
-  plain = s.aligned ? buf : sv_scratch (SV_SCRATCH_PLAIN, s.n * BS);
-  if (plain == NULL)
+  if ((plain = read_buffer (vol, &s, buf)) == NULL)
     return -1;
   sv_range_lock (&vol->locks, &held, s.first, s.last, false);
-  if (read_span (vol, &s, &ct, &meta) == -1) {
+  if (read_span (vol, &s, plain, &meta) == -1) {
     sv_range_unlock (&held);
     return sv_volume_io_error (vol, "read");
   }
   for (uint64_t i = 0; i < s.n; i++) {
     uint64_t b = s.first + i;
-    if (decrypt_block (vol, b, ct + i * BS, plain + i * BS,
+    uint8_t *block = plain + i * BS;
+    if (decrypt_block (vol, b, block, block,
                        meta ? pair_ptr (meta, &s, b) : NULL, &which) == -1)
       r = -1;                   /* keep going: log every bad block */
   }
   sv_range_unlock (&held);
   if (r == -1) {
-    if (s.aligned)
-      sv_wipe (buf, count);     /* nothing unauthenticated leaves here */
+    sv_wipe (plain, s.n * BS);  /* nothing unauthenticated leaves here */
     errno = EIO;
     return -1;
   }
-  if (!s.aligned)
+  if (plain != buf)
     memcpy (buf, plain + s.head, count);
   return 0;
 }
@@ -873,7 +919,8 @@ verify_chunk (struct sv_volume *vol, uint64_t first, uint64_t n,
   int which;
 
   sv_range_lock (&vol->locks, &held, s.first, s.last, false);
-  if (read_span (vol, &s, &ct, &meta) == -1) {
+  ct = sv_scratch (SV_SCRATCH_CIPHER, n * BS);
+  if (read_span (vol, &s, ct, &meta) == -1) {
     sv_range_unlock (&held);
     return sv_volume_io_error (vol, "verify");
   }

@@ -404,20 +404,21 @@ check_file_size (struct sv_volume *vol, int fd, const char *what,
   return 0;
 }
 
-/* Not fatal: without the mapping every metadata write is a pwrite. */
+/* Not fatal: without the mapping every metadata write is a pwrite and
+ * every metadata read a pread (or a hit in the metadata cache). */
 static void
 map_meta (struct sv_volume *vol)
 {
   const char *why;
 
   if (sv_metamap_init (&vol->metamap, vol->meta_fd,
-                       sv_meta_size (vol->nblocks)) == 0)
+                       sv_meta_size (vol->nblocks), !vol->readonly) == 0)
     return;
   why = errno == EINVAL ? "pages or file system blocks are not 4096 bytes"
     : errno == ENOTSUP ? "the SIGBUS handler could not be installed"
     : strerror (errno);
-  sv_error ("warning: volume %s/%s: metadata not mapped (%s); writing it "
-            "with pwrite", vol->tenant, vol->name, why);
+  sv_error ("warning: volume %s/%s: metadata not mapped (%s); reading and "
+            "writing it with pread and pwrite", vol->tenant, vol->name, why);
 }
 
 static int
@@ -662,14 +663,16 @@ sv_volume_open_in (const struct sv_tenant *t, const char *name,
       || (vol->aead && open_meta (vol) == -1)
       || (!vol->readonly && start_session (vol) == -1))
     goto fail;
-  if (vol->aead && !vol->readonly
+  if (vol->aead && (flags & SV_OPEN_META_MMAP))
+    map_meta (vol);
+  /* The mapping is the page cache itself: a cache of its own would only
+   * copy it. */
+  if (vol->aead && !vol->readonly && vol->metamap.base == NULL
       && sv_metacache_init (&vol->metacache, SV_META_CACHE_DEFAULT) == -1) {
     sv_error ("volume %s/%s: cannot map the metadata cache: %m", vol->tenant,
               vol->name);
     goto fail;
   }
-  if (vol->aead && !vol->readonly && (flags & SV_OPEN_META_MMAP))
-    map_meta (vol);
   return vol;
 
  fail:

@@ -1,12 +1,14 @@
 #!/bin/bash
-# meta-io=mmap (the default) stores metadata through a shared mapping of
-# the meta file.  A store that faults (here: the meta file truncated under
-# the running server, so the mapping points past its end) must not crash
-# the server: the guard catches the SIGBUS, one warning names the volume,
-# and the pairs are written with pwrite instead, which extends the file,
-# so the write succeeds and reads back.  With meta-io=write the same
-# damage never reaches a mapping: no warning.  Bad values of the option
-# get a one-line error.
+# meta-io=mmap (the default) loads and stores metadata through a shared
+# mapping of the meta file.  An access that faults (here: the meta file
+# truncated under the running server, so the mapping points past its end)
+# must not crash the server: the guard catches the SIGBUS, one warning
+# names the volume, and the metadata is read with pread instead, which
+# finds the file cut short: the write fails with EIO, and the other
+# volume is not disturbed.  With meta-io=write the same damage never
+# reaches a mapping: no warning (its metadata cache still holds the
+# cut page, so that write succeeds).  Bad values of the option get a
+# one-line error.
 source "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires $PY -c 'import nbd'
 
@@ -40,19 +42,19 @@ except nbd.Error as e:
 PYEOF
 }
 
-warned () { grep -c "a store through the metadata mapping faulted" "$TMP/nbdkit.log" || true; }
+warned () { grep -c "through the metadata mapping faulted" "$TMP/nbdkit.log" || true; }
 
 start_server acme io=$IO
 got=$(writes "$(uri hurt)" "$ROOT/acme/volumes/hurt/meta")
-[ "$got" = ok ] || fail "write after the meta file was cut: '$got'"
-kill -0 "$NBDKIT_PID" 2>/dev/null || fail "the server died on the faulting store"
-[ "$(warned)" = 1 ] || fail "wanted one warning about the faulted store, got $(warned)"
+[ "$got" = EIO ] || fail "write after the meta file was cut: '$got', wanted EIO"
+kill -0 "$NBDKIT_PID" 2>/dev/null || fail "the server died on the faulting load"
+[ "$(warned)" = 1 ] || fail "wanted one warning about the faulted load, got $(warned)"
 grep "faulted" "$TMP/nbdkit.log" | grep -q "acme/hurt" || fail "the warning does not name the volume"
 [ "$(writes "$(uri fine)")" = ok ] || fail "other volume: writes after the fault"
 nbdcopy "$(uri fine)" "$TMP/fine.img" || fail "other volume unreadable after the fault"
 stop_server
 sv volume verify acme/fine >/dev/null || fail "verify of the other volume"
-echo "faulting store: caught, warned once, written instead"
+echo "faulting load: caught, warned once, EIO from the cut file"
 
 # meta-io=write: the same damage, no mapping, no warning.
 : > "$TMP/nbdkit.log"
