@@ -8,11 +8,12 @@
  *
  *   file (store-file.c)  ROOT/TENANT/volumes/VOL/{superblock,data,meta},
  *                        I/O through an engine (io.h), flock for locks;
- *   (and other backends beside it, such as a Ceph pool).
+ *   rbd  (store-rbd.c)   RBD images and a RADOS object in a Ceph pool,
+ *                        I/O through librbd, RBD locks (docs/format.md).
  *
  * The seam is a request batch like io.h's, but naming the volume's data
  * or metadata instead of a file descriptor: the file store turns it into
- * an engine batch.  Ordered batches keep
+ * an engine batch, the RBD store into librbd aio.  Ordered batches keep
  * io.h's meaning (each request visible before the next starts: metadata
  * before data, the crash rule), so the volume code is the same for both.
  */
@@ -81,6 +82,22 @@ struct sv_store {
   char tenant[64], name[64];    /* for messages */
 };
 
+/* Where a tenant keeps its volumes: tenant.conf's [store] section, or a
+ * server's parameters over it.  backend NULL or "file": the directory. */
+struct sv_store_conf {
+  char *backend, *pool, *ceph_conf, *ceph_id;
+};
+
+bool sv_store_conf_is_rbd (const struct sv_store_conf *c);
+/* Set one key of [store] (backend, pool, ceph-conf, ceph-id); 0, or -1
+ * with *why saying what is wrong with key or value (NULL: no memory).
+ * No message: tenant.conf's parser reports the line instead. */
+int sv_store_conf_set (struct sv_store_conf *c, const char *key,
+                       const char *value, const char **why);
+/* Refuse an incomplete conf (rbd without a pool) with one line. */
+int sv_store_conf_check (const struct sv_store_conf *c);
+void sv_store_conf_free (struct sv_store_conf *c);
+
 /* What a store open does, from the volume's open flags (volume.h). */
 struct sv_store_open {
   bool readonly;                /* data and metadata read-only */
@@ -105,5 +122,21 @@ void sv_store_file_remove_dir (const char *dir);
 /* The file store's descriptor of obj (the metadata mapping wants it), or
  * -1 for any other store. */
 int sv_store_file_fd (struct sv_store *s, enum sv_store_obj obj);
+
+/* The RBD store (store-rbd.c). */
+struct sv_store *sv_store_rbd_open (const struct sv_store_conf *c,
+                                    const char *tenant, const char *name,
+                                    const struct sv_store_open *o);
+int sv_store_rbd_create (const struct sv_store_conf *c, const char *tenant,
+                         const char *name, uint64_t size, uint64_t meta_size,
+                         const uint8_t sb[SV_SUPERBLOCK_LEN]);
+/* The tenant's volume names (NULL-terminated, sorted; sv_free_names). */
+char **sv_store_rbd_names (const struct sv_store_conf *c, const char *tenant);
+/* Break the volume lock of a dead gateway: blocklist its client address
+ * (so nothing it still has in flight lands), then remove its lock.
+ * *who gets the holder broken ("" if none was held). */
+int sv_store_rbd_break_lock (const struct sv_store_conf *c,
+                             const char *tenant, const char *name,
+                             char *who, size_t len);
 
 #endif

@@ -194,7 +194,10 @@ sv_volume_create_in (const struct sv_tenant *t, const char *dir,
     report_size_error ("create", t->name, name);
     return -1;
   }
-  if ((r = sv_store_file_create (dir, p->size, meta_size, buf)) == -2)
+  if (sv_store_conf_is_rbd (&t->store))
+    r = sv_store_rbd_create (&t->store, t->name, name, p->size, meta_size,
+                             buf);      /* reports all but EEXIST */
+  else if ((r = sv_store_file_create (dir, p->size, meta_size, buf)) == -2)
     report_size_error ("create", t->name, name);
   else if (r == -1 && errno != EEXIST)
     sv_error ("cannot create %s: %m", dir);
@@ -253,8 +256,12 @@ open_store (struct sv_volume *vol, const struct sv_tenant *t,
     .direct = vol->flags & SV_OPEN_DIRECT,
   };
 
-  (void) t;
-  if ((io = io ? io : sv_io_sync_new ()) != NULL)
+  if (sv_store_conf_is_rbd (&t->store)) {
+    if (io)
+      io->free (io);
+    vol->store = sv_store_rbd_open (&t->store, vol->tenant, vol->name, &o);
+  }
+  else if ((io = io ? io : sv_io_sync_new ()) != NULL)
     vol->store = sv_store_file_open (vol->tenant, vol->name, vol->dir, &o, io);
   return vol->store ? lock_volume (vol) : -1;
 }
@@ -973,7 +980,7 @@ sv_volume_delete (const struct sv_tenant *t, const char *name)
     r = vol->store->ops->remove (vol->store);
   volume_free (vol);
   memset (&leftover, 0, sizeof leftover);
-  if (r == 0)
+  if (r == 0 && !sv_store_conf_is_rbd (&t->store))
     r = sv_volume_erase_rekey_leftover (t, name, &leftover);
   return r;
 }
