@@ -35,14 +35,17 @@ class Volume:
         self.pending = {}        # block -> generation in flight
 
 
-def writer(sock, vol, rng, stop, errors, lane, lanes):
+def writer(sock, vol, rng, stop, killed, errors, lane, lanes):
     """One connection writing the blocks b with b % lanes == lane, so the
-    writers of a volume run concurrently on disjoint blocks."""
+    writers of a volume run concurrently on disjoint blocks.  A connection
+    the kill cut short is no failure: a slow machine, or a server that
+    opens its volumes slowly (rbd), may still be connecting then."""
     try:
         h = nbd.NBD()
         h.connect_uri("nbd+unix:///%s?socket=%s" % (vol.name, sock))
     except nbd.Error as e:
-        errors.append("%s: connect: %s" % (vol.name, e))
+        if not killed.is_set():
+            errors.append("%s: connect: %s" % (vol.name, e))
         return
     mine = list(range(lane, vol.nblocks, lanes))
     hot = rng.sample(mine, min(16, len(mine)))
@@ -62,12 +65,18 @@ def writer(sock, vol, rng, stop, errors, lane, lanes):
 
 
 def start_server(args, sock, log):
-    if os.path.exists(sock):
-        os.unlink(sock)
-    p = subprocess.Popen(["nbdkit", "-f", "-U", sock, args.plugin, "root=" + args.root,
-                          "tenant=" + args.tenant, "io=" + args.io], stderr=log)
-    for _ in range(200):
-        if os.path.exists(sock):
+    """nbdkit on sock, once it accepts connections: it writes its pid file
+    then (the socket file exists a moment before it listens, and a loaded
+    machine connected in that moment: ECONNREFUSED)."""
+    pidfile = sock + ".pid"
+    for f in (sock, pidfile):
+        if os.path.exists(f):
+            os.unlink(f)
+    p = subprocess.Popen(["nbdkit", "-f", "-U", sock, "-P", pidfile, args.plugin,
+                          "root=" + args.root, "tenant=" + args.tenant,
+                          "io=" + args.io], stderr=log)
+    for _ in range(1000):
+        if os.path.exists(pidfile) and os.path.getsize(pidfile) > 0:
             return p
         time.sleep(0.02)
     raise RuntimeError("nbdkit did not start")
@@ -114,13 +123,17 @@ def main():
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--log", default="/dev/null")
     ap.add_argument("--writers", type=int, default=4, help="connections per volume")
+    ap.add_argument("--size", type=int, help="volume size in bytes (default: "
+                    "the data file's; needed where there is none, as on rbd)")
+    ap.add_argument("--after-kill", help="shell command run after each SIGKILL "
+                    "(on rbd: break the dead server's volume locks)")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     sock = os.path.join(a.root, "crash.sock")
     log = open(a.log, "a")
     vols = []
     for name in a.volumes.split(","):
-        size = os.path.getsize(os.path.join(a.root, a.tenant, "volumes", name, "data"))
+        size = a.size or os.path.getsize(os.path.join(a.root, a.tenant, "volumes", name, "data"))
         vols.append(Volume(name, size // BLOCK))
     failures, checked, kills = [], 0, 0
     # Adopt what the volumes already hold (an earlier run's stamps).
@@ -139,16 +152,20 @@ def main():
         srv.wait()
     for rnd in range(a.rounds):
         srv = start_server(a, sock, log)
-        stop, errors = threading.Event(), []
+        stop, killed, errors = threading.Event(), threading.Event(), []
         threads = [threading.Thread(target=writer, args=(sock, v, random.Random(rng.random()),
-                                                         stop, errors, lane, a.writers))
+                                                         stop, killed, errors, lane,
+                                                         a.writers))
                    for v in vols for lane in range(a.writers)]
         for t in threads:
             t.start()
         time.sleep(rng.uniform(0.2, 1.2))
+        killed.set()
         srv.send_signal(signal.SIGKILL)     # a crash at a random moment
         srv.wait()
         kills += 1
+        if a.after_kill:
+            subprocess.run(a.after_kill, shell=True, check=True, stdout=subprocess.DEVNULL)
         stop.set()
         for t in threads:
             t.join()
