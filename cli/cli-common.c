@@ -25,6 +25,10 @@
                                           | KUBE                        \
                                           | ON (CMD_API_SERVE)))
 #define KUBE ON (CMD_TENANT_KUBE_SECRET)
+/* Recorded in tenant.conf's [store]: every later command, and the
+ * plugin, read it there (each gateway has its own root and tenant.conf,
+ * so a host's own ceph.conf path goes there too). */
+#define STORE_COMMANDS ON (CMD_TENANT_CREATE)
 #define SERVE ON (CMD_TENANT_SERVE)
 #define API ON (CMD_API_SERVE)
 #define CREATE ON (CMD_VOLUME_CREATE)
@@ -42,6 +46,14 @@ const struct cli_option cli_options[] = {
     AT (passphrase_file), "the tenant key is Argon2id of FILE's first line" },
   { "kek", "PATH", SERVE | VOLUME_COMMANDS, 0, AT (kek),
     "read the tenant key from the key file PATH" },
+  { "backend", "file|rbd", STORE_COMMANDS, 0, AT (store.backend),
+    "where the volumes live (default file: ROOT/TENANT/volumes)" },
+  { "pool", "NAME", STORE_COMMANDS, 0, AT (store.pool),
+    "the Ceph pool of backend rbd" },
+  { "ceph-conf", "FILE", STORE_COMMANDS, 0, AT (store.ceph_conf),
+    "the cluster's ceph.conf (default: librados's search, $CEPH_CONF)" },
+  { "ceph-id", "NAME", STORE_COMMANDS, 0, AT (store.ceph_id),
+    "the Ceph client id (default admin)" },
   { "size", "SIZE", SIZED, SIZED, AT (size),
     "the volume size, with K, M, G or T (powers of 1024)" },
   { "cipher", "CIPHER", CREATE, 0, AT (cipher),
@@ -156,11 +168,23 @@ cli_parse_options (int argc, char **argv, struct options *o, uint64_t *given)
 }
 
 struct sv_tenant *
+cli_open_tenant (const struct options *o, const char *tenant)
+{
+  struct sv_tenant *t = sv_tenant_open (o->root, tenant);
+
+  if (t && sv_tenant_set_store (t, &o->store) == -1) {
+    sv_tenant_free (t);
+    return NULL;
+  }
+  return t;
+}
+
+struct sv_tenant *
 open_tenant_with_key (const struct options *o, const char *tenant)
 {
   const struct sv_key_source src = { .kek_file = o->kek,
     .passphrase_file = o->passphrase_file };
-  struct sv_tenant *t = sv_tenant_open (o->root, tenant);
+  struct sv_tenant *t = cli_open_tenant (o, tenant);
 
   if (t && sv_key_source_load (t, &src) == -1) {
     sv_tenant_free (t);

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store.h"
+
 #define EXIT_USAGE 2
 
 /* The commands, in the order of cli.c's command table. */
@@ -18,8 +20,8 @@ enum cli_command {
   CMD_TENANT_CREATE, CMD_TENANT_ROTATE_KEY, CMD_TENANT_SERVE,
   CMD_VOLUME_CREATE, CMD_VOLUME_RESIZE, CMD_VOLUME_DELETE, CMD_VOLUME_LIST,
   CMD_VOLUME_INFO, CMD_VOLUME_VERIFY, CMD_VOLUME_SET_SERVICE_TYPE,
-  CMD_VOLUME_REKEY, CMD_TOKEN_CREATE, CMD_TOKEN_LIST, CMD_TOKEN_REVOKE,
-  CMD_TENANT_KUBE_SECRET, CMD_API_SERVE,
+  CMD_VOLUME_REKEY, CMD_VOLUME_BREAK_LOCK, CMD_TOKEN_CREATE, CMD_TOKEN_LIST,
+  CMD_TOKEN_REVOKE, CMD_TENANT_KUBE_SECRET, CMD_API_SERVE,
   CMD_COUNT
 };
 #define ON(cmd) (1u << (cmd))
@@ -34,6 +36,8 @@ struct options {
   const char *cipher;
   const char *service_type;
   const char *write_limit;
+  struct sv_store_conf store;   /* tenant create: --backend, --pool,
+                                 * --ceph-conf, --ceph-id (not owned) */
   bool json;
   bool force;                   /* volume delete: a volume that won't open */
   /* tenant serve */
@@ -96,6 +100,9 @@ int usage_error (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
 /* The tenant with its key loaded from the key source the options name
  * (--passphrase-file, else --kek, else the tenant's own). */
+/* sv_tenant_open with the --backend, --pool... options over tenant.conf. */
+struct sv_tenant *cli_open_tenant (const struct options *o,
+                                   const char *tenant);
 struct sv_tenant *open_tenant_with_key (const struct options *o,
                                         const char *tenant);
 

@@ -21,7 +21,7 @@ cmd_tenant_create (const struct options *o, const struct cli_args *a)
   if (!!o->kek_file + !!o->kek_command + !!o->passphrase_file > 1)
     return usage_error ("%s: give one of --kek-file, --kek-command and "
                         "--passphrase-file", "tenant create");
-  if (sv_tenant_create (o->root, name, &src) == -1
+  if (sv_tenant_create_in (o->root, name, &src, &o->store) == -1
       || sv_service_types_install_default (o->root) == -1)
     return EXIT_FAILURE;
   cli_audit_event (o, name, "tenant-create", NULL);

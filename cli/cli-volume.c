@@ -115,7 +115,7 @@ static int
 volume_delete_force (const struct options *o, const char *tenant,
                      const char *volume)
 {
-  struct sv_tenant *t = sv_tenant_open (o->root, tenant);
+  struct sv_tenant *t = cli_open_tenant (o, tenant);
   struct sv_erase_report rep;
   int r;
 
@@ -171,6 +171,42 @@ cmd_volume_rekey (const struct options *o, const struct cli_args *a)
     return EXIT_FAILURE;
   printf ("volume %s/%s has a new key; all data re-encrypted, the old key "
           "destroyed\n", tenant, volume);
+  return EXIT_SUCCESS;
+}
+
+/* Explicit and audited: the holder is blocklisted first, so a gateway
+ * that was only cut off, not dead, can write nothing more. */
+int
+cmd_volume_break_lock (const struct options *o, const struct cli_args *a)
+{
+  struct sv_tenant *t = cli_open_tenant (o, a->tenant);
+  char who[512];
+  json_object *e;
+  int r = -1;
+
+  if (t == NULL)
+    return EXIT_FAILURE;
+  if (!sv_store_conf_is_rbd (&t->store))
+    sv_error ("volume %s/%s: break-lock is for backend rbd; a file volume's "
+              "lock goes with the process that holds it", a->tenant,
+              a->volume);
+  else
+    r = sv_store_rbd_break_lock (&t->store, a->tenant, a->volume, who,
+                                 sizeof who);
+  if (r == 0 && who[0]) {
+    e = sv_audit_event ("volume-break-lock", a->tenant);
+    json_object_object_add (e, "volume", json_object_new_string (a->volume));
+    json_object_object_add (e, "holder", json_object_new_string (who));
+    sv_audit_write (t->dir, e);
+  }
+  sv_tenant_free (t);
+  if (r == -1)
+    return EXIT_FAILURE;
+  if (who[0])
+    printf ("volume %s/%s: blocklisted and unlocked %s\n", a->tenant,
+            a->volume, who);
+  else
+    printf ("volume %s/%s was not locked\n", a->tenant, a->volume);
   return EXIT_SUCCESS;
 }
 

@@ -14,5 +14,7 @@ int cmd_volume_verify (const struct options *o, const struct cli_args *a);
 int cmd_volume_set_service_type (const struct options *o,
                                  const struct cli_args *a);
 int cmd_volume_rekey (const struct options *o, const struct cli_args *a);
+int cmd_volume_break_lock (const struct options *o,
+                           const struct cli_args *a);
 
 #endif

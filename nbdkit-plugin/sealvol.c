@@ -47,6 +47,7 @@ static unsigned direct_open_flag;                     /* direct=true */
 static bool allow_plaintext;            /* over TCP; Unix sockets always may */
 static bool qos_enabled = true;         /* qos=false: measure its overhead */
 static struct sv_tenant *tenant;
+static struct sv_store_conf store_options;  /* backend=, pool=, ... */
 static struct sv_registry *registry;    /* the volumes open, their QoS */
 
 /* -D sealvol.uring_refused=1: behave as if the kernel refused io_uring
@@ -97,6 +98,19 @@ sealvol_config (const char *key, const char *value)
     key_source.kek_command = value;
   else if (strcmp (key, "kek-passphrase") == 0)
     kek_passphrase = value;
+  else if (strcmp (key, "backend") == 0) {
+    if (strcmp (value, "file") != 0 && strcmp (value, "rbd") != 0) {
+      nbdkit_error ("backend must be 'file' or 'rbd', not '%s'", value);
+      return -1;
+    }
+    store_options.backend = (char *) value;
+  }
+  else if (strcmp (key, "pool") == 0)
+    store_options.pool = (char *) value;
+  else if (strcmp (key, "ceph-conf") == 0)
+    store_options.ceph_conf = (char *) value;
+  else if (strcmp (key, "ceph-id") == 0)
+    store_options.ceph_id = (char *) value;
   else if (strcmp (key, "allow-plaintext") == 0) {
     int b = nbdkit_parse_bool (value);
     if (b == -1)
@@ -252,7 +266,7 @@ sealvol_after_fork (void)
   bool reloadable = !key_source.key_hex && !key_source.passphrase;
 
   tenant = sv_tenant_open (root, tenant_name);
-  if (tenant == NULL)
+  if (tenant == NULL || sv_tenant_set_store (tenant, &store_options) == -1)
     return -1;
   sv_tenant_state_stamp (tenant, &stamp);
   if (load_tenant_key () == -1)
@@ -272,6 +286,10 @@ sealvol_after_fork (void)
   "kek-command=<CMD> The tenant key is this command's output (a KMS).\n" \
   "kek-passphrase=+FILE|-FD|-  Derive the key from a passphrase.\n" \
   "io=uring|sync     I/O engine (default uring, falls back to sync).\n" \
+  "backend=file|rbd  Where the volumes live (default: tenant.conf's).\n" \
+  "pool=<NAME>       The Ceph pool of backend=rbd.\n" \
+  "ceph-conf=<FILE>  ceph.conf (default: librados's search, $CEPH_CONF).\n" \
+  "ceph-id=<NAME>    Ceph client id (default admin).\n" \
   "meta-io=mmap|write  Metadata stored through a mapping (default) or\n" \
   "                  written with pwrite.\n" \
   "direct=true       Data file opened with O_DIRECT (default false).\n" \

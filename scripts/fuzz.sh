@@ -150,7 +150,7 @@ extra_for () {
 build_target () {
     # shellcheck disable=SC2086,SC2046
     $CC $cflags -fsanitize=fuzzer "$top/fuzz/fuzz-$1.c" $(extra_for "$1") \
-        "$work/libsealvol-fuzz.a" $pkg_libs -lpthread -lm -o "$work/bin/fuzz-$1" 2>"$2"
+        "$work/libsealvol-fuzz.a" $pkg_libs -lrbd -lrados -lpthread -lm -o "$work/bin/fuzz-$1" 2>"$2"
 }
 
 # A length that covers each format (libFuzzer would guess it from the

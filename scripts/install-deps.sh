@@ -13,6 +13,7 @@ packages="
   libgrpc-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
   python3-grpcio python3-grpc-tools util-linux python3-yaml
   libcurl4-openssl-dev
+  ceph-mon ceph-osd ceph-mgr ceph-common librbd-dev qemu-block-extra
 "
 
 export DEBIAN_FRONTEND=noninteractive

@@ -91,6 +91,10 @@ publish_stats (struct sv_registry *reg, struct sv_shared_volume *sv)
   struct sv_qos_stats st;
   char voldir[4096];
 
+  /* An rbd volume has no directory here; its counters are this
+   * gateway's alone, and not published yet (docs/format.md). */
+  if (sv_store_conf_is_rbd (&reg->tenant->store))
+    return;
   sv_qos_volume_stats (&sv->qos, &st);
   snprintf (voldir, sizeof voldir, "%s/volumes/%s", reg->tenant->dir, sv->name);
   sv_qos_write_stats (voldir, sv->service_type, &st,

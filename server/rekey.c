@@ -202,6 +202,8 @@ sv_volume_rekey (const struct sv_tenant *t, const char *name)
   uint64_t size;
   int lock = -1, r = -1;
 
+  if (sv_store_refuse_rbd (t, name, "rekey") == -1)
+    goto out;
   if (dir == NULL || asprintf (&tmpdir, "%s/volumes/.%s.rekey", t->dir, name) == -1
       || asprintf (&parent, "%s/volumes", t->dir) == -1
       || (lock = sv_tenant_key_lock (t->dir, LOCK_SH)) == -1)

@@ -36,6 +36,17 @@ unsafe_conf_value (const char *v)
 /* libinih splits a longer line and misreads the rest of it. */
 #define CONF_VALUE_MAX (INI_MAX_LINE - 2 - (int) sizeof "kek-command = ")
 
+/* Where the volumes live, when not in the tenant's directory. */
+static void
+write_store_section (FILE *f, const struct sv_store_conf *c)
+{
+  fprintf (f, "\n[store]\nbackend = rbd\npool = %s\n", c->pool);
+  if (c->ceph_conf)
+    fprintf (f, "ceph-conf = %s\n", c->ceph_conf);
+  if (c->ceph_id)
+    fprintf (f, "ceph-id = %s\n", c->ceph_id);
+}
+
 /* A new tenant's tenant.conf: the operator's file from now on, which
  * sealvol never writes again.  It holds only what chooses the key
  * source; the tenant's state goes to tenant.state. */
@@ -59,6 +70,8 @@ write_new_tenant_conf (const char *dir, const struct sv_tenant *t,
     fprintf (f, "kek-command = %s\n", t->kek_command);
   if (t->kek_passphrase)
     fprintf (f, "kek-source = passphrase\n");
+  if (sv_store_conf_is_rbd (&t->store))
+    write_store_section (f, &t->store);
   fprintf (f, "\n# Tenant-wide caps (docs/qos.md), e.g.:\n# [caps]\n"
            "# iops = 20000\n# capacity = 10T\n");
   if (fclose (f) != 0)
@@ -149,6 +162,14 @@ int
 sv_tenant_create (const char *root, const char *name,
                   const struct sv_key_source *src)
 {
+  return sv_tenant_create_in (root, name, src, NULL);
+}
+
+int
+sv_tenant_create_in (const char *root, const char *name,
+                     const struct sv_key_source *src,
+                     const struct sv_store_conf *store)
+{
   static const struct sv_key_source default_source;
   bool generated = false;
   struct sv_tenant probe = { .key_version = 0 };
@@ -157,6 +178,10 @@ sv_tenant_create (const char *root, const char *name,
 
   if (src == NULL)
     src = &default_source;
+  if (store && (sv_tenant_set_store (&probe, store) == -1
+                || check_conf_value (store->ceph_conf) == -1
+                || check_conf_value (store->ceph_id) == -1))
+    goto out;
   if (sv_name_problem (name)) {
     errno = EINVAL;
     sv_error ("tenant name '%s' %s", name, sv_name_problem (name));
@@ -207,6 +232,7 @@ sv_tenant_create (const char *root, const char *name,
  out:
   sv_key_free (probe.key);
   free (probe.kek_command);
+  sv_store_conf_free (&probe.store);
   free (probe.dir);
   free (volumes);
   free (keypath);

@@ -101,6 +101,7 @@ other_tenant_key_file (const char *root, const char *other)
     t.kek_file = sv_tenant_path (root, other, "tenant.key");
   free (conf);
   free (t.kek_command);
+  sv_store_conf_free (&t.store);
   return t.kek_file;
 }
 
@@ -239,8 +240,11 @@ conf_handler (void *user, const char *section, const char *name,
               const char *value)
 {
   struct sv_tenant *t = user;
+  const char *why;
   int r;
 
+  if (strcmp (section, "store") == 0)
+    return sv_store_conf_set (&t->store, name, value, &why) == 0;
   if (strcmp (section, "tenant") != 0)
     return 1;                   /* other sections belong to other modules */
   r = key_source_key (t, name, value);
@@ -324,7 +328,8 @@ sv_tenant_open (const char *root, const char *name)
     sv_error ("%s: bad tenant configuration (line %d)", conf, r);
     goto fail;
   }
-  if (check_key_source_trusted (t, conf) == -1 || load_state (t) == -1)
+  if (check_key_source_trusted (t, conf) == -1 || load_state (t) == -1
+      || sv_store_conf_check (&t->store) == -1)
     goto fail;
   if (t->kek_passphrase && (t->pw_ops == 0 || t->pw_mem == 0)) {
     errno = EINVAL;
@@ -353,6 +358,7 @@ sv_tenant_free (struct sv_tenant *t)
     free (t->kek_command);
     free (t->dir);
     free (t->kek_file);
+    sv_store_conf_free (&t->store);
     free (t);
   }
 }
@@ -537,6 +543,33 @@ sv_tenant_key_current (const struct sv_tenant *t)
   return 0;
 }
 
+int
+sv_tenant_set_store (struct sv_tenant *t, const struct sv_store_conf *o)
+{
+  const char *keys[] = { "backend", "pool", "ceph-conf", "ceph-id" };
+  const char *vals[] = { o->backend, o->pool, o->ceph_conf, o->ceph_id };
+
+  const char *why;
+
+  for (size_t i = 0; i < 4; i++)
+    if (vals[i] && sv_store_conf_set (&t->store, keys[i], vals[i], &why)
+        == -1)
+      return why ? sv_error ("%s '%s' %s", keys[i], vals[i], why), -1 : -1;
+  return sv_store_conf_check (&t->store);
+}
+
+int
+sv_store_refuse_rbd (const struct sv_tenant *t, const char *name,
+                     const char *what)
+{
+  if (!sv_store_conf_is_rbd (&t->store))
+    return 0;
+  errno = ENOTSUP;
+  sv_error ("volume %s/%s: 'volume %s' is not available for backend rbd yet",
+            t->name, name, what);
+  return -1;
+}
+
 char *
 sv_tenant_volume_dir (const struct sv_tenant *t, const char *volume)
 {
@@ -562,6 +595,8 @@ sv_tenant_volume_names (const struct sv_tenant *t)
   DIR *d;
   struct dirent *de;
 
+  if (sv_store_conf_is_rbd (&t->store))
+    return sv_store_rbd_names (&t->store, t->name);
   if (asprintf (&path, "%s/volumes", t->dir) == -1)
     return NULL;
   d = opendir (path);

@@ -11,7 +11,9 @@
  *                           the tenant was created with another source;
  *                           owned by the serving user
  * ROOT/TENANT/volumes/VOL/  one directory per volume (format.h), the
- *                           serving user's
+ *                           serving user's; with [store] backend = rbd
+ *                           the volumes are in a Ceph pool instead
+ *                           (store-rbd.c)
  *
  * A key file must be a regular file, mode 0600 (no group or other bits)
  * and owned by the user reading it (root may read the serving user's);
@@ -26,6 +28,7 @@
 #include <sys/types.h>
 
 #include "secmem.h"
+#include "store.h"
 #include "wrap.h"
 
 #define KEY_CHECK_LEN 16
@@ -54,6 +57,9 @@ struct sv_tenant {
   bool has_next_check;
   struct sv_key *next_key;
   struct sv_key *key;           /* NULL until loaded */
+  /* Where the volumes live: tenant.conf's [store] section (store.h); a
+   * server's or command's options may override it (sv_tenant_set_store). */
+  struct sv_store_conf store;
 };
 
 /* A new tenant (tenant-create.c) with its key from src (keysource.h;
@@ -61,10 +67,23 @@ struct sv_tenant {
 struct sv_key_source;
 int sv_tenant_create (const char *root, const char *name,
                       const struct sv_key_source *src);
+/* The same, its volumes kept where store says (NULL: its directory),
+ * which tenant.conf's [store] section records. */
+int sv_tenant_create_in (const char *root, const char *name,
+                         const struct sv_key_source *src,
+                         const struct sv_store_conf *store);
 /* Reads tenant.conf and tenant.state (migrating the state of an older
  * root out of tenant.conf once); does not load the key. */
 struct sv_tenant *sv_tenant_open (const char *root, const char *name);
 void sv_tenant_free (struct sv_tenant *t);
+
+/* Override tenant.conf's [store] with a server's or command's options
+ * (each may be NULL: keep the configured one), then check the result. */
+int sv_tenant_set_store (struct sv_tenant *t, const struct sv_store_conf *o);
+
+/* -1 with a message for an operation the RBD store lacks yet. */
+int sv_store_refuse_rbd (const struct sv_tenant *t, const char *name,
+                         const char *what);
 
 /* Load the tenant key from a key file (NULL: the tenant's own kek-file),
  * after the key file checks above; keysource.h chooses the source. */

@@ -305,6 +305,8 @@ sv_volume_delete_force (const struct sv_tenant *t, const char *name,
     errno = EINVAL;
     return sv_error ("volume name '%s' %s", name, sv_name_problem (name)), -1;
   }
+  if (sv_store_refuse_rbd (t, name, "delete --force") == -1)
+    return -1;
   snprintf (spec, sizeof spec, "%s/%s", t->name, name);
   if ((vfd = open_volumes_dir (t)) == -1)
     return -1;

@@ -9,6 +9,7 @@
 #include "metacache.h"
 #include "metamap.h"
 #include "rangelock.h"
+#include "store.h"
 #include "volume.h"
 
 /* How many block writes one superblock update reserves ahead. */
@@ -23,7 +24,7 @@ struct sv_volume {
   char name[64];
   char *dir;
   char *tenant_dir;                     /* for the audit log */
-  int sb_fd, data_fd, meta_fd;          /* meta_fd is -1 for XTS */
+  struct sv_store *store;               /* superblock, data, metadata */
   unsigned flags;
   bool readonly;
   bool aead;
@@ -35,7 +36,6 @@ struct sv_volume {
   struct sv_superblock sb;
   struct sv_key *mac_key;
   struct sv_block_cipher *bc;
-  struct sv_io_engine *io;
 
   /* This session.  A slot from a session <= last_unclean may describe data
    * that never reached the disk (a crash between metadata and data), so

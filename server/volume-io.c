@@ -52,8 +52,8 @@ check_range (const struct sv_volume *vol, uint32_t count, uint64_t offset)
   return 0;
 }
 
-static int read_via_engine (struct sv_volume *vol, int fd, void *buf,
-                            size_t len, uint64_t off);
+static int read_via_engine (struct sv_volume *vol, enum sv_store_obj obj,
+                            void *buf, size_t len, uint64_t off);
 
 /* Metadata of blocks [first, last] is one contiguous byte range, page
  * padding included. */
@@ -156,7 +156,7 @@ load_meta_pages (struct sv_volume *vol, struct span *s, uint8_t *meta)
   }
   if (all_cached)
     return 0;
-  if (read_via_engine (vol, vol->meta_fd, meta, np * SV_META_PAGE,
+  if (read_via_engine (vol, SV_STORE_META, meta, np * SV_META_PAGE,
                        s->meta_base) == -1)
     return -1;
   for (uint64_t i = 0; i < np; i++)
@@ -271,7 +271,7 @@ decrypt_aead_block (struct sv_volume *vol, uint64_t block, const uint8_t *ct,
   if (open_with_slot (vol, block, &pair[newest], ct, out) == 0)
     return 0;
   if (ct == out
-      && read_via_engine (vol, vol->data_fd, out, BS, block * BS) == -1)
+      && read_via_engine (vol, SV_STORE_DATA, out, BS, block * BS) == -1)
     goto fail;                  /* it did fail to authenticate */
   *which = 1 - newest;
   if (!sv_slot_empty (&pair[1 - newest])
@@ -326,28 +326,28 @@ decrypt_block (struct sv_volume *vol, uint64_t block, const uint8_t *ct,
 static int
 read_span (struct sv_volume *vol, struct span *s, uint8_t *ct, uint8_t **meta)
 {
-  struct sv_io_req req[2];
+  struct sv_store_req req[2];
   size_t n = 0;
 
   *meta = vol->aead ? sv_scratch (SV_SCRATCH_META, meta_span_len (s)) : NULL;
   if (ct == NULL || (vol->aead && *meta == NULL))
     return -1;
-  req[n++] = (struct sv_io_req) { SV_IO_READ, vol->data_fd, ct, s->n * BS,
-                                  s->first * BS };
+  req[n++] = (struct sv_store_req) { SV_IO_READ, SV_STORE_DATA, ct,
+                                     s->n * BS, s->first * BS };
   if (vol->aead && !meta_from_map (vol, s, *meta)
       && !meta_from_cache (vol, s, *meta))
-    req[n++] = (struct sv_io_req) { SV_IO_READ, vol->meta_fd, *meta,
-                                    meta_span_len (s), meta_span_off (s) };
-  return vol->io->submit (vol->io, req, n, false);
+    req[n++] = (struct sv_store_req) { SV_IO_READ, SV_STORE_META, *meta,
+                                       meta_span_len (s), meta_span_off (s) };
+  return vol->store->ops->submit (vol->store, req, n, false);
 }
 
 static int
-read_via_engine (struct sv_volume *vol, int fd, void *buf, size_t len,
-                 uint64_t off)
+read_via_engine (struct sv_volume *vol, enum sv_store_obj obj, void *buf,
+                 size_t len, uint64_t off)
 {
-  struct sv_io_req req = { SV_IO_READ, fd, buf, len, off };
+  struct sv_store_req req = { SV_IO_READ, obj, buf, len, off };
 
-  return vol->io->submit (vol->io, &req, 1, false);
+  return vol->store->ops->submit (vol->store, &req, 1, false);
 }
 
 /* The ciphertext is read into the buffer it is decrypted in: the
@@ -421,7 +421,7 @@ current_slot (struct sv_volume *vol, uint64_t block, const uint8_t *pairbuf,
   if ((ct = sv_scratch (SV_SCRATCH_BLOCK, 2 * BS)) == NULL)
     return -2;
   scratch = ct + BS;
-  if (read_via_engine (vol, vol->data_fd, ct, BS, block * BS) == -1)
+  if (read_via_engine (vol, SV_STORE_DATA, ct, BS, block * BS) == -1)
     return -2;
   if (decrypt_aead_block (vol, block, ct, scratch, pairbuf, &which) == -1)
     which = -1;
@@ -506,7 +506,7 @@ merge_partial (struct sv_volume *vol, const struct span *s, const void *buf,
     if (!edge_partial (s, count, e))
       continue;
     if ((ct = sv_scratch (SV_SCRATCH_BLOCK, BS)) == NULL
-        || read_via_engine (vol, vol->data_fd, ct, BS, b * BS) == -1
+        || read_via_engine (vol, SV_STORE_DATA, ct, BS, b * BS) == -1
         || decrypt_block (vol, b, ct, plain + (b - s->first) * BS,
                           meta ? pair_ptr ((uint8_t *) meta, s, b) : NULL,
                           &known[e]) == -1)
@@ -576,7 +576,7 @@ static int
 write_span (struct sv_volume *vol, const struct span *s, uint8_t *ct,
             uint8_t *meta, bool fua)
 {
-  struct sv_io_req req[4];
+  struct sv_store_req req[4];
   size_t n = 0;
   bool pwrite_pairs = false;
 
@@ -586,18 +586,20 @@ write_span (struct sv_volume *vol, const struct span *s, uint8_t *ct,
      * data write starts, as a pwrite first in the batch would leave them. */
     pwrite_pairs = !store_pairs (vol, s, pairs);
     if (pwrite_pairs)
-      req[n++] = (struct sv_io_req) { SV_IO_WRITE, vol->meta_fd, pairs,
-                                      meta_span_len (s), meta_span_off (s) };
+      req[n++] = (struct sv_store_req) { SV_IO_WRITE, SV_STORE_META, pairs,
+                                         meta_span_len (s),
+                                         meta_span_off (s) };
   }
-  req[n++] = (struct sv_io_req) { SV_IO_WRITE, vol->data_fd, ct, s->n * BS,
-                                  s->first * BS };
+  req[n++] = (struct sv_store_req) { SV_IO_WRITE, SV_STORE_DATA, ct,
+                                     s->n * BS, s->first * BS };
   if (fua) {
     if (vol->aead)
-      req[n++] = (struct sv_io_req) { .op = SV_IO_FDATASYNC,
-                                      .fd = vol->meta_fd };
-    req[n++] = (struct sv_io_req) { .op = SV_IO_FDATASYNC, .fd = vol->data_fd };
+      req[n++] = (struct sv_store_req) { .op = SV_IO_FDATASYNC,
+                                         .obj = SV_STORE_META };
+    req[n++] = (struct sv_store_req) { .op = SV_IO_FDATASYNC,
+                                       .obj = SV_STORE_DATA };
   }
-  if (vol->io->submit (vol->io, req, n, true) == 0) {
+  if (vol->store->ops->submit (vol->store, req, n, true) == 0) {
     if (pwrite_pairs)           /* stored ones are marked already */
       sv_metamap_mark_written (&vol->metamap, first_page (s), last_page (s));
     if (vol->aead)
@@ -668,21 +670,21 @@ sv_volume_write (struct sv_volume *vol, const void *buf, uint32_t count,
 /* Zero [off, off+len) of fd: deallocate or zero in place, and where the
  * filesystem cannot, write zeros. */
 static int
-zero_file_range (struct sv_volume *vol, int fd, uint64_t off, uint64_t len,
-                 bool punch)
+zero_file_range (struct sv_volume *vol, enum sv_store_obj obj, uint64_t off,
+                 uint64_t len, bool punch)
 {
   static const uint8_t zeros[1 << 16] __attribute__ ((aligned (4096)));
-  struct sv_io_req req = { punch ? SV_IO_PUNCH : SV_IO_ZERO_RANGE, fd, NULL,
-                           len, off };
+  struct sv_store_req req = { punch ? SV_IO_PUNCH : SV_IO_ZERO_RANGE, obj,
+                              NULL, len, off };
 
-  if (len == 0 || vol->io->submit (vol->io, &req, 1, true) == 0)
+  if (len == 0 || vol->store->ops->submit (vol->store, &req, 1, true) == 0)
     return 0;
   if (errno != EOPNOTSUPP)
     return -1;
   while (len > 0) {
     size_t n = len < sizeof zeros ? len : sizeof zeros;
-    req = (struct sv_io_req) { SV_IO_WRITE, fd, (void *) zeros, n, off };
-    if (vol->io->submit (vol->io, &req, 1, true) == -1)
+    req = (struct sv_store_req) { SV_IO_WRITE, obj, (void *) zeros, n, off };
+    if (vol->store->ops->submit (vol->store, &req, 1, true) == -1)
       return -1;
     off += n;
     len -= n;
@@ -711,15 +713,15 @@ zero_whole_blocks (struct sv_volume *vol, uint64_t first, uint64_t end,
     uint64_t p0 = (mo + SV_META_PAGE - 1) / SV_META_PAGE * SV_META_PAGE;
     uint64_t p1 = me / SV_META_PAGE * SV_META_PAGE;
     if (p0 >= p1)
-      r = zero_file_range (vol, vol->meta_fd, mo, me - mo, false);
+      r = zero_file_range (vol, SV_STORE_META, mo, me - mo, false);
     else
-      r = zero_file_range (vol, vol->meta_fd, mo, p0 - mo, false) == -1
-        || zero_file_range (vol, vol->meta_fd, p0, p1 - p0, true) == -1
-        || zero_file_range (vol, vol->meta_fd, p1, me - p1, false) == -1
+      r = zero_file_range (vol, SV_STORE_META, mo, p0 - mo, false) == -1
+        || zero_file_range (vol, SV_STORE_META, p0, p1 - p0, true) == -1
+        || zero_file_range (vol, SV_STORE_META, p1, me - p1, false) == -1
         ? -1 : 0;
   }
   if (r == 0)
-    r = zero_file_range (vol, vol->data_fd, first * BS, (end - first) * BS,
+    r = zero_file_range (vol, SV_STORE_DATA, first * BS, (end - first) * BS,
                          may_punch);
   sv_range_unlock (&held);
   return r;
@@ -796,6 +798,19 @@ run_add (struct run *r, uint64_t start, uint64_t end, bool zero)
   return 0;
 }
 
+/* lseek over the store: SEEK_DATA or SEEK_HOLE. */
+static off_t
+store_seek (struct sv_volume *vol, enum sv_store_obj obj, off_t off,
+            int whence)
+{
+  uint64_t out;
+
+  if (vol->store->ops->seek (vol->store, obj, (uint64_t) off,
+                             whence == SEEK_HOLE, &out) == -1)
+    return -1;
+  return (off_t) out;
+}
+
 /* XTS: holes in the data file are the zero runs. */
 static int
 extents_xts (struct sv_volume *vol, struct run *run)
@@ -803,7 +818,7 @@ extents_xts (struct sv_volume *vol, struct run *run)
   uint64_t pos = run->lo / BS * BS;
 
   while (pos < run->hi) {
-    off_t d = lseek (vol->data_fd, (off_t) pos, SEEK_DATA);
+    off_t d = store_seek (vol, SV_STORE_DATA, (off_t) pos, SEEK_DATA);
     uint64_t data = d == -1 ? run->hi : (uint64_t) d / BS * BS;
     if (d == -1 && errno != ENXIO)
       return -1;
@@ -813,7 +828,7 @@ extents_xts (struct sv_volume *vol, struct run *run)
       pos = data;
       continue;
     }
-    d = lseek (vol->data_fd, (off_t) pos, SEEK_HOLE);
+    d = store_seek (vol, SV_STORE_DATA, (off_t) pos, SEEK_HOLE);
     if (d == -1)
       return -1;
     if (run_add (run, pos, ((uint64_t) d + BS - 1) / BS * BS, false) == -1)
@@ -837,7 +852,7 @@ extents_of_pages (struct sv_volume *vol, struct run *run, uint64_t p,
   uint64_t last = (run->hi - 1) / BS, end = (p + np) * SV_PAIRS_PER_PAGE;
 
   if (pages == NULL
-      || read_via_engine (vol, vol->meta_fd, pages, np * SV_META_PAGE,
+      || read_via_engine (vol, SV_STORE_META, pages, np * SV_META_PAGE,
                           p * SV_META_PAGE) == -1)
     return -1;
   for (; *b < end && *b <= last && *b < vol->nblocks; (*b)++) {
@@ -860,7 +875,7 @@ extents_aead (struct sv_volume *vol, struct run *run)
 
   for (budget = EXTENT_PAGES_PER_CALL; b <= last && budget > 0;) {
     uint64_t p = b / SV_PAIRS_PER_PAGE, data_page, hole_page, np;
-    off_t d = lseek (vol->meta_fd, (off_t) (p * SV_META_PAGE), SEEK_DATA);
+    off_t d = store_seek (vol, SV_STORE_META, (off_t) (p * SV_META_PAGE), SEEK_DATA);
     if (d == -1 && errno != ENXIO)
       return -1;
     data_page = d == -1 ? UINT64_MAX : (uint64_t) d / SV_META_PAGE;
@@ -872,7 +887,7 @@ extents_aead (struct sv_volume *vol, struct run *run)
       b = next;
       continue;
     }
-    d = lseek (vol->meta_fd, (off_t) (p * SV_META_PAGE), SEEK_HOLE);
+    d = store_seek (vol, SV_STORE_META, (off_t) (p * SV_META_PAGE), SEEK_HOLE);
     if (d == -1)
       return -1;
     hole_page = ((uint64_t) d + SV_META_PAGE - 1) / SV_META_PAGE;
@@ -945,7 +960,7 @@ sv_volume_verify (struct sv_volume *vol, sv_bad_block_fn fn, void *opaque)
     return 0;                   /* XTS carries no integrity metadata */
   while (b < vol->nblocks) {
     /* Skip metadata pages that were never written: all-empty blocks. */
-    off_t d = lseek (vol->meta_fd, (off_t) sv_meta_offset (b), SEEK_DATA);
+    off_t d = store_seek (vol, SV_STORE_META, (off_t) sv_meta_offset (b), SEEK_DATA);
     uint64_t n, r;
     int64_t chunk;
     if (d == -1 && errno == ENXIO)

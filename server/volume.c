@@ -58,50 +58,6 @@ sv_volume_writes (const struct sv_volume *vol)
 }
 
 static int
-open_in (const char *dir, const char *leaf, int flags, mode_t mode)
-{
-  char path[4096];
-
-  if ((size_t) snprintf (path, sizeof path, "%s/%s", dir, leaf) >= sizeof path) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  return open (path, flags | O_CLOEXEC | O_NOFOLLOW, mode);
-}
-
-static void
-remove_volume_files (const char *dir)
-{
-  /* Through a handle on the directory itself, never following a link:
-   * volumes/ is the serving user's, who could otherwise swap VOL for a
-   * symbolic link between the key check and the removal, and have root
-   * unlink files in a directory of its choosing. */
-  int dfd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-  if (dfd == -1)
-    return;
-  for (const char *const *f = sv_volume_files; *f; f++)
-    unlinkat (dfd, *f, 0);
-  close (dfd);
-  rmdir (dir);
-}
-
-/* A sparse file of exactly size bytes. */
-static int
-create_sparse (const char *dir, const char *leaf, uint64_t size)
-{
-  int fd = open_in (dir, leaf, O_WRONLY | O_CREAT | O_EXCL, 0600);
-  int r;
-
-  if (fd == -1)
-    return -1;
-  r = sv_take_dir_owner (fd, dir) == -1 || ftruncate (fd, (off_t) size) == -1
-      || fsync (fd) == -1 ? -1 : 0;
-  close (fd);
-  return r;
-}
-
-static int
 check_volume_name (const char *name)
 {
   const char *why = sv_name_problem (name);
@@ -177,15 +133,14 @@ fill_new_superblock (struct sv_superblock *sb, const struct sv_tenant *t,
   sb->volume_key_version = 1;
 }
 
-/* Wrap the new volume key and write the superblock file. */
+/* Wrap the new volume key and encode the superblock into buf. */
 static int
-write_new_superblock (const char *dir, struct sv_superblock *sb,
-                      const struct sv_tenant *t,
-                      const struct sv_key *volume_key)
+encode_new_superblock (uint8_t buf[SV_SUPERBLOCK_LEN],
+                       struct sv_superblock *sb, const struct sv_tenant *t,
+                       const struct sv_key *volume_key)
 {
   struct sv_wrap_context wc;
-  uint8_t mac_key[32], buf[SV_SUPERBLOCK_LEN];
-  int r;
+  uint8_t mac_key[32];
 
   sv_superblock_wrap_context (sb, &wc);
   if (sv_wrap_key (sb->wrapped_key, t->key, &wc, volume_key) == -1
@@ -193,8 +148,7 @@ write_new_superblock (const char *dir, struct sv_superblock *sb,
     return -1;
   sv_superblock_encode (sb, mac_key, buf);
   sv_wipe (mac_key, sizeof mac_key);
-  r = sv_replace_file (dir, "superblock", buf, sizeof buf, 0600);
-  return r;
+  return 0;
 }
 
 /* A broken volume in the way gets the command that clears it. */
@@ -219,16 +173,11 @@ create_in_locked (const struct sv_tenant *t, const char *dir,
 {
   CLEANUP_KEY struct sv_key *volume_key = NULL;
   struct sv_superblock sb;
-  uint64_t nblocks = p->size / SV_BLOCK_SIZE;
+  uint8_t buf[SV_SUPERBLOCK_LEN];
+  uint64_t meta_size = sv_cipher_is_aead (p->cipher)
+    ? sv_meta_size (p->size / SV_BLOCK_SIZE) : 0;
+  int r;
 
-  if (sv_mkdir_owned (dir, 0700) == -1) {
-    if (errno == EEXIST)
-      report_exists (t, name);
-    else
-      sv_error ("cannot create %s: %m", dir);
-    return -1;
-  }
-  /* The superblock is written last: a volume exists once it is there. */
   fill_new_superblock (&sb, t, name, p);
   if (like) {
     memcpy (sb.volume_id, like->volume_id, SV_ID_LEN);
@@ -238,15 +187,20 @@ create_in_locked (const struct sv_tenant *t, const char *dir,
   }
   volume_key = sv_key_new_random (SV_VOLUME_KEY_LEN);
   if (volume_key == NULL
-      || create_sparse (dir, "data", p->size) == -1
-      || (sv_cipher_is_aead (p->cipher)
-          && create_sparse (dir, "meta", sv_meta_size (nblocks)) == -1)
-      || write_new_superblock (dir, &sb, t, volume_key) == -1) {
+      || encode_new_superblock (buf, &sb, t, volume_key) == -1) {
     report_size_error ("create", t->name, name);
-    remove_volume_files (dir);
     return -1;
   }
-  return 0;
+  if (sv_store_conf_is_rbd (&t->store))
+    r = sv_store_rbd_create (&t->store, t->name, name, p->size, meta_size,
+                             buf);      /* reports all but EEXIST */
+  else if ((r = sv_store_file_create (dir, p->size, meta_size, buf)) == -2)
+    report_size_error ("create", t->name, name);
+  else if (r == -1 && errno != EEXIST)
+    sv_error ("cannot create %s: %m", dir);
+  if (r == -1 && errno == EEXIST)
+    report_exists (t, name);
+  return r < 0 ? -1 : 0;
 }
 
 /* Create a volume in dir.  like: the volume a rekey replaces (same id,
@@ -287,45 +241,48 @@ sv_volume_create (const struct sv_tenant *t, const char *name,
 
 /* ---- opening ---- */
 
+/* One writer per volume across processes (and gateways); readers
+ * (verify) share; info only reads the superblock and takes no lock. */
 static int
-open_files (struct sv_volume *vol)
+lock_volume (struct sv_volume *vol)
 {
-  int rw = vol->readonly ? O_RDONLY : O_RDWR;
-  int sb_rw = vol->flags & SV_OPEN_SB_WRITE ? O_RDWR : rw;
+  char holder[256];
 
-  vol->sb_fd = open_in (vol->dir, "superblock", sb_rw, 0);
-  if (vol->sb_fd == -1) {
-    if (errno == ENOENT)
-      sv_error ("no such volume: %s/%s", vol->tenant, vol->name);
-    else
-      sv_error ("cannot open volume %s/%s: %m", vol->tenant, vol->name);
-    return -1;
-  }
-  /* Every data transfer is whole 4 KiB blocks into page-aligned buffers,
-   * as O_DIRECT wants. */
-  if ((vol->flags & SV_OPEN_DIRECT) && !vol->readonly)
-    rw |= O_DIRECT;
-  vol->data_fd = open_in (vol->dir, "data", rw, 0);
-  if (vol->data_fd == -1 && errno == EINVAL && (rw & O_DIRECT)) {
-    sv_error ("volume %s/%s: the file system refuses O_DIRECT (direct=true)",
-              vol->tenant, vol->name);
-    return -1;
-  }
-  if (vol->data_fd == -1) {
-    sv_error ("volume %s/%s: cannot open data file: %m", vol->tenant,
-              vol->name);
-    return -1;
-  }
-  /* One writer per volume across processes; readers (verify) share;
-   * info only reads the superblock and takes no lock. */
-  if ((vol->flags & SV_OPEN_INFO) != SV_OPEN_INFO
-      && flock (vol->data_fd, (vol->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB)
-      == -1) {
+  if ((vol->flags & SV_OPEN_INFO) == SV_OPEN_INFO
+      || vol->store->ops->lock (vol->store, vol->readonly ? SV_STORE_SHARED
+                                : SV_STORE_EXCLUSIVE, holder, sizeof holder)
+         == 0)
+    return 0;
+  if (holder[0])
+    sv_error ("volume %s/%s is in use by another gateway: %s; if it is "
+              "dead, 'sealvol volume break-lock %s/%s'", vol->tenant,
+              vol->name, holder, vol->tenant, vol->name);
+  else
     sv_error ("volume %s/%s is in use by another process", vol->tenant,
               vol->name);
-    return -1;
+  return -1;
+}
+
+/* Open the volume's store: its directory, or its place in the tenant's
+ * pool.  Takes io (the file store's engine; the rbd store has its own). */
+static int
+open_store (struct sv_volume *vol, const struct sv_tenant *t,
+            struct sv_io_engine *io)
+{
+  struct sv_store_open o = {
+    .readonly = vol->readonly,
+    .sb_write = vol->flags & SV_OPEN_SB_WRITE,
+    .direct = vol->flags & SV_OPEN_DIRECT,
+  };
+
+  if (sv_store_conf_is_rbd (&t->store)) {
+    if (io)
+      io->free (io);
+    vol->store = sv_store_rbd_open (&t->store, vol->tenant, vol->name, &o);
   }
-  return 0;
+  else if ((io = io ? io : sv_io_sync_new ()) != NULL)
+    vol->store = sv_store_file_open (vol->tenant, vol->name, vol->dir, &o, io);
+  return vol->store ? lock_volume (vol) : -1;
 }
 
 /* Read, decode and authenticate the superblock; unwrap the volume key
@@ -341,7 +298,7 @@ load_superblock (struct sv_volume *vol, const struct sv_tenant *t)
   const char *why;
 
   errno = EINVAL;
-  if (sv_read_all (vol->sb_fd, buf, sizeof buf, 0) == -1)
+  if (vol->store->ops->sb_read (vol->store, buf) == -1)
     return sv_error ("volume %s/%s: superblock is truncated", vol->tenant,
                      vol->name), -1;
   if (sv_superblock_decode (buf, &vol->sb, &why) == -1)
@@ -386,18 +343,19 @@ load_superblock (struct sv_volume *vol, const struct sv_tenant *t)
  * resize cut short leaves them longer, and nothing past the volume's end
  * is ever read. */
 static int
-check_file_size (struct sv_volume *vol, int fd, const char *what,
+check_file_size (struct sv_volume *vol, enum sv_store_obj obj,
                  uint64_t expect)
 {
-  struct stat st;
+  const char *what = obj == SV_STORE_DATA ? "data" : "metadata";
+  uint64_t len;
 
-  if (fstat (fd, &st) == -1)
+  if (vol->store->ops->length (vol->store, obj, &len) == -1)
     return sv_error ("volume %s/%s: %s: %m", vol->tenant, vol->name, what), -1;
-  if ((uint64_t) st.st_size < expect) {
+  if (len < expect) {
     errno = EINVAL;
-    sv_error ("volume %s/%s: %s file is %jd bytes, expected %ju "
+    sv_error ("volume %s/%s: %s file is %ju bytes, expected %ju "
               "(truncated or damaged); refusing to use it",
-              vol->tenant, vol->name, what, (intmax_t) st.st_size,
+              vol->tenant, vol->name, what, (uintmax_t) len,
               (uintmax_t) expect);
     return -1;
   }
@@ -409,10 +367,13 @@ check_file_size (struct sv_volume *vol, int fd, const char *what,
 static void
 map_meta (struct sv_volume *vol)
 {
+  int fd = sv_store_file_fd (vol->store, SV_STORE_META);
   const char *why;
 
-  if (sv_metamap_init (&vol->metamap, vol->meta_fd,
-                       sv_meta_size (vol->nblocks), !vol->readonly) == 0)
+  if (fd == -1)
+    return;                     /* only files can be mapped */
+  if (sv_metamap_init (&vol->metamap, fd, sv_meta_size (vol->nblocks),
+                       !vol->readonly) == 0)
     return;
   why = errno == EINVAL ? "pages or file system blocks are not 4096 bytes"
     : errno == ENOTSUP ? "the SIGBUS handler could not be installed"
@@ -424,15 +385,9 @@ map_meta (struct sv_volume *vol)
 static int
 open_meta (struct sv_volume *vol)
 {
-  vol->meta_fd = open_in (vol->dir, "meta", vol->readonly ? O_RDONLY : O_RDWR,
-                          0);
-  if (vol->meta_fd == -1) {
-    sv_error ("volume %s/%s: cannot open metadata file: %m", vol->tenant,
-              vol->name);
+  if (vol->store->ops->open_meta (vol->store) == -1)
     return -1;
-  }
-  return check_file_size (vol, vol->meta_fd, "metadata",
-                          sv_meta_size (vol->nblocks));
+  return check_file_size (vol, SV_STORE_META, sv_meta_size (vol->nblocks));
 }
 
 /* The superblock is shared with other processes: the CLI changes the
@@ -449,7 +404,7 @@ read_disk_superblock (struct sv_volume *vol, struct sv_superblock *disk)
   uint8_t buf[SV_SUPERBLOCK_LEN];
   const char *why = "superblock unreadable";
 
-  if (sv_read_all (vol->sb_fd, buf, sizeof buf, 0) == -1
+  if (vol->store->ops->sb_read (vol->store, buf) == -1
       || sv_superblock_decode (buf, disk, &why) == -1
       || !sv_superblock_mac_ok (buf, sv_key_bytes (vol->mac_key))) {
     errno = EIO;
@@ -463,7 +418,7 @@ read_disk_superblock (struct sv_volume *vol, struct sv_superblock *disk)
 static int
 lock_superblock (struct sv_volume *vol)
 {
-  if (flock (vol->sb_fd, LOCK_EX) == 0)
+  if (vol->store->ops->sb_lock (vol->store, true) == 0)
     return 0;
   sv_error ("volume %s/%s: cannot lock superblock: %m", vol->tenant,
             vol->name);
@@ -483,8 +438,7 @@ rewrite_superblock (struct sv_volume *vol, sb_change_fn change,
   change (&disk, arg);
   disk.seq++;
   sv_superblock_encode (&disk, sv_key_bytes (vol->mac_key), buf);
-  if (sv_write_all (vol->sb_fd, buf, sizeof buf, 0) == -1
-      || fdatasync (vol->sb_fd) == -1) {
+  if (vol->store->ops->sb_write (vol->store, buf) == -1) {
     sv_error ("volume %s/%s: cannot write superblock: %m", vol->tenant,
               vol->name);
     return -1;
@@ -513,7 +467,7 @@ update_superblock_locked (struct sv_volume *vol, sb_change_fn change,
   if (lock_superblock (vol) == -1)
     return -1;
   r = rewrite_superblock (vol, change, arg);
-  flock (vol->sb_fd, LOCK_UN);
+  vol->store->ops->sb_unlock (vol->store);
   return r;
 }
 
@@ -570,7 +524,7 @@ start_session (struct sv_volume *vol)
 
 static struct sv_volume *
 volume_alloc_in (const struct sv_tenant *t, const char *name, const char *dir,
-                 unsigned flags, struct sv_io_engine *io)
+                 unsigned flags)
 {
   struct sv_volume *vol = calloc (1, sizeof *vol);
 
@@ -578,15 +532,13 @@ volume_alloc_in (const struct sv_tenant *t, const char *name, const char *dir,
     return NULL;
   strcpy (vol->tenant, t->name);
   strcpy (vol->name, name);
-  vol->sb_fd = vol->data_fd = vol->meta_fd = -1;
   vol->flags = flags;
   vol->readonly = flags & SV_OPEN_READONLY;
-  vol->io = io ? io : sv_io_sync_new ();
   pthread_mutex_init (&vol->sb_lock, NULL);
   sv_rangelock_init (&vol->locks);
   vol->dir = dir ? strdup (dir) : sv_tenant_volume_dir (t, name);
   vol->tenant_dir = strdup (t->dir);
-  if (vol->dir == NULL || vol->tenant_dir == NULL || vol->io == NULL) {
+  if (vol->dir == NULL || vol->tenant_dir == NULL) {
     sv_volume_close (vol);
     return NULL;
   }
@@ -596,14 +548,8 @@ volume_alloc_in (const struct sv_tenant *t, const char *name, const char *dir,
 static void
 volume_free (struct sv_volume *vol)
 {
-  if (vol->meta_fd >= 0)
-    close (vol->meta_fd);
-  if (vol->data_fd >= 0)
-    close (vol->data_fd);
-  if (vol->sb_fd >= 0)
-    close (vol->sb_fd);
-  if (vol->io)
-    vol->io->free (vol->io);
+  if (vol->store)
+    vol->store->ops->free (vol->store);
   sv_block_cipher_free (vol->bc);
   sv_key_free (vol->mac_key);
   sv_rangelock_destroy (&vol->locks);
@@ -625,9 +571,9 @@ open_header (const struct sv_tenant *t, const char *name, unsigned flags)
   struct sv_volume *vol;
 
   if (check_volume_name (name) == -1
-      || (vol = volume_alloc_in (t, name, NULL, flags, NULL)) == NULL)
+      || (vol = volume_alloc_in (t, name, NULL, flags)) == NULL)
     return NULL;
-  if (open_files (vol) == -1 || load_superblock (vol, t) == -1) {
+  if (open_store (vol, t, NULL) == -1 || load_superblock (vol, t) == -1) {
     volume_free (vol);
     return NULL;
   }
@@ -647,19 +593,18 @@ sv_volume_open_in (const struct sv_tenant *t, const char *name,
 {
   struct sv_volume *vol;
 
-  if (check_volume_name (name) == -1) {
+  if (check_volume_name (name) == -1
+      || (vol = volume_alloc_in (t, name, dir, flags)) == NULL) {
     if (io)
       io->free (io);
     return NULL;
   }
-  if ((vol = volume_alloc_in (t, name, dir, flags, io)) == NULL)
-    return NULL;
-  if (open_files (vol) == -1 || load_superblock (vol, t) == -1)
+  if (open_store (vol, t, io) == -1 || load_superblock (vol, t) == -1)
     goto fail;
   /* Read-only opens (verify) judge slots like the next writer would. */
   vol->last_unclean = vol->sb.flags & SV_SB_OPEN ? vol->sb.session
     : vol->sb.last_unclean_session;
-  if (check_file_size (vol, vol->data_fd, "data", vol->sb.size) == -1
+  if (check_file_size (vol, SV_STORE_DATA, vol->sb.size) == -1
       || (vol->aead && open_meta (vol) == -1)
       || (!vol->readonly && start_session (vol) == -1))
     goto fail;
@@ -696,13 +641,15 @@ sv_volume_io_error (struct sv_volume *vol, const char *what)
 int
 sv_volume_flush (struct sv_volume *vol)
 {
-  struct sv_io_req req[2];
+  struct sv_store_req req[2];
   size_t n = 0;
 
   if (vol->aead)
-    req[n++] = (struct sv_io_req) { .op = SV_IO_FDATASYNC, .fd = vol->meta_fd };
-  req[n++] = (struct sv_io_req) { .op = SV_IO_FDATASYNC, .fd = vol->data_fd };
-  if (vol->io->submit (vol->io, req, n, true) == -1) {
+    req[n++] = (struct sv_store_req) { .op = SV_IO_FDATASYNC,
+                                       .obj = SV_STORE_META };
+  req[n++] = (struct sv_store_req) { .op = SV_IO_FDATASYNC,
+                                     .obj = SV_STORE_DATA };
+  if (vol->store->ops->submit (vol->store, req, n, true) == -1) {
     /* Sticky: Linux reports a writeback error to one fdatasync only, so
      * a later flush could "succeed" over writes that were lost. */
     atomic_store (&vol->sync_failed, true);
@@ -847,8 +794,8 @@ take_new_size (struct sv_volume *vol, uint64_t size)
 {
   uint64_t nblocks = size / SV_BLOCK_SIZE;
 
-  if (check_file_size (vol, vol->data_fd, "data", size) == -1
-      || (vol->aead && check_file_size (vol, vol->meta_fd, "metadata",
+  if (check_file_size (vol, SV_STORE_DATA, size) == -1
+      || (vol->aead && check_file_size (vol, SV_STORE_META,
                                         sv_meta_size (nblocks)) == -1))
     return -1;
   vol->sb.size = size;
@@ -863,9 +810,9 @@ sv_volume_refresh (struct sv_volume *vol)
   int r;
 
   pthread_mutex_lock (&vol->sb_lock);
-  flock (vol->sb_fd, LOCK_SH);
+  vol->store->ops->sb_lock (vol->store, false);
   r = read_disk_superblock (vol, &disk);
-  flock (vol->sb_fd, LOCK_UN);
+  vol->store->ops->sb_unlock (vol->store);
   if (r == 0) {
     memcpy (vol->sb.service_type, disk.service_type,
             sizeof vol->sb.service_type);
@@ -892,32 +839,21 @@ change_size (struct sv_superblock *sb, const void *size)
   sb->size = *(const uint64_t *) size;
 }
 
-/* Grow one file of the volume from `from` bytes, its length under the
- * superblock on disk, to `to`, durably.  Cutting it back to `from` first
- * turns whatever a resize cut short left past the old end into a hole, so
- * the new blocks read as zeros (holes in data, empty slots in meta).  The
- * cut never reaches a byte a server uses: it serves at most `from`. */
+/* Grow the volume's data or metadata from `from` bytes, its length under
+ * the superblock on disk, to `to`, durably.  The store cuts it back to
+ * `from` first, so whatever a resize cut short left past the old end
+ * reads as zeros (holes in data, empty slots in meta).  The cut never
+ * reaches a byte a server uses: it serves at most `from`. */
 static int
-grow_file (struct sv_volume *vol, const char *leaf, const char *what,
-           uint64_t from, uint64_t to)
+grow_file (struct sv_volume *vol, enum sv_store_obj obj, uint64_t from,
+           uint64_t to)
 {
-  int fd = open_in (vol->dir, leaf, O_WRONLY, 0);
-  int r = -1;
-
-  if (fd == -1) {
-    sv_error ("volume %s/%s: cannot open %s file: %m", vol->tenant,
-              vol->name, what);
+  if (check_file_size (vol, obj, from) == -1)
     return -1;
-  }
-  if (check_file_size (vol, fd, what, from) == 0) {
-    if (ftruncate (fd, (off_t) from) == -1 || ftruncate (fd, (off_t) to) == -1
-        || fsync (fd) == -1)
-      report_size_error ("grow", vol->tenant, vol->name);
-    else
-      r = 0;
-  }
-  close (fd);
-  return r;
+  if (vol->store->ops->grow (vol->store, obj, from, to) == 0)
+    return 0;
+  report_size_error ("grow", vol->tenant, vol->name);
+  return -1;
 }
 
 static int
@@ -952,13 +888,14 @@ resize_flocked (struct sv_volume *vol, uint64_t size, uint64_t *old_size)
     return 0;                   /* done already: idempotent */
   if (size < from)
     return refuse_shrink (vol, from, size);
-  if (grow_file (vol, "data", "data", from, size) == -1)
+  if (grow_file (vol, SV_STORE_DATA, from, size) == -1)
     return -1;
   sv_fault_point ("resize:after-data");
   if (vol->aead
-      && grow_file (vol, "meta", "metadata",
+      && (vol->store->ops->open_meta (vol->store) == -1
+          || grow_file (vol, SV_STORE_META,
                     sv_meta_size (from / SV_BLOCK_SIZE),
-                    sv_meta_size (size / SV_BLOCK_SIZE)) == -1)
+                        sv_meta_size (size / SV_BLOCK_SIZE)) == -1))
     return -1;
   sv_fault_point ("resize:before-superblock");
   return rewrite_superblock (vol, change_size, &size);
@@ -978,7 +915,7 @@ sv_volume_resize (const struct sv_tenant *t, const char *name, uint64_t size,
   pthread_mutex_lock (&vol->sb_lock);
   if (lock_superblock (vol) == 0) {
     r = resize_flocked (vol, size, old_size);
-    flock (vol->sb_fd, LOCK_UN);
+    vol->store->ops->sb_unlock (vol->store);
   }
   pthread_mutex_unlock (&vol->sb_lock);
   volume_free (vol);
@@ -994,19 +931,16 @@ sv_volume_resize (const struct sv_tenant *t, const char *name, uint64_t size,
 static int
 destroy_wrapped_key (struct sv_volume *vol)
 {
-  uint8_t noise[SV_SUPERBLOCK_LEN];
   int r = 0;
 
   if (lock_superblock (vol) == -1)
     return -1;
-  randombytes_buf (noise, sizeof noise);
-  if (sv_write_all (vol->sb_fd, noise, sizeof noise, 0) == -1
-      || fsync (vol->sb_fd) == -1) {
+  if (vol->store->ops->destroy_key (vol->store) == -1) {
     sv_error ("volume %s/%s: cannot overwrite the wrapped key: %m",
               vol->tenant, vol->name);
     r = -1;
   }
-  flock (vol->sb_fd, LOCK_UN);
+  vol->store->ops->sb_unlock (vol->store);
   return r;
 }
 
@@ -1016,17 +950,20 @@ int
 sv_volume_erase_dir (const char *dir)
 {
   uint8_t noise[SV_SUPERBLOCK_LEN];
-  int fd = open_in (dir, "superblock", O_WRONLY, 0);
-  int r = 0;
+  char path[4096];
+  int fd, r = 0;
 
-  if (fd >= 0) {
+  if ((size_t) snprintf (path, sizeof path, "%s/superblock", dir)
+      >= sizeof path)
+    return -1;
+  if ((fd = open (path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
     randombytes_buf (noise, sizeof noise);
     if (sv_write_all (fd, noise, sizeof noise, 0) == -1 || fsync (fd) == -1)
       r = -1;
     close (fd);
   }
   if (r == 0)
-    remove_volume_files (dir);
+    sv_store_file_remove_dir (dir);
   return r;
 }
 
@@ -1051,7 +988,6 @@ sv_volume_delete (const struct sv_tenant *t, const char *name)
 {
   struct sv_erase_report leftover;
   struct sv_volume *vol;
-  char *parent;
   int r;
 
   /* Opening proves the key and takes the exclusive lock, so a served
@@ -1061,16 +997,11 @@ sv_volume_delete (const struct sv_tenant *t, const char *name)
     return -1;
   r = destroy_wrapped_key (vol);
   sv_fault_point ("delete:after-key-destroyed");
-  if (r == 0) {
-    remove_volume_files (vol->dir);
-    if (asprintf (&parent, "%s/volumes", t->dir) != -1) {
-      sv_fsync_dir (parent);
-      free (parent);
-    }
-  }
+  if (r == 0)
+    r = vol->store->ops->remove (vol->store);
   volume_free (vol);
   memset (&leftover, 0, sizeof leftover);
-  if (r == 0)
+  if (r == 0 && !sv_store_conf_is_rbd (&t->store))
     r = sv_volume_erase_rekey_leftover (t, name, &leftover);
   return r;
 }

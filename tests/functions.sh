@@ -363,3 +363,88 @@ make_pki () {
     certs psk "$P/server.psk" "$1"
     certs psk "$P/wrong.psk" "$1"
 }
+
+# ---- the RBD store (server/store-rbd.c) ----
+# SEALVOL_BACKEND=rbd runs a test written for both stores on a throwaway
+# Ceph cluster (../shared/tools/micro-ceph.sh): new_tenant starts it on
+# first use, in $TMP/ceph, stopped at exit; its tenants keep their volumes
+# in pool rbd.  Unset or "file": the directory store, no Ceph.
+: "${SEALVOL_BACKEND:=file}"
+RBD_POOL=rbd
+
+# micro-ceph.sh beside the clone (CI), or beside a worktree's parent.
+micro_ceph () {
+    local d
+    for d in "$top_srcdir/../shared/tools" "$top_srcdir/../../shared/tools"; do
+        [ -x "$d/micro-ceph.sh" ] && { echo "$d/micro-ceph.sh"; return 0; }
+    done
+    return 1
+}
+
+# start_ceph: once per test; skips the test where Ceph is not installed.
+start_ceph () {
+    [ -e "$TMP/ceph" ] && return 0
+    # A cluster already running (for trying a test again quickly): its
+    # pool must hold no sealvol.TENANT namespace the test uses.
+    if [ -n "${SEALVOL_TEST_CEPH_CONF:-}" ]; then
+        export CEPH_CONF=$SEALVOL_TEST_CEPH_CONF
+        mkdir "$TMP/ceph"
+        return 0
+    fi
+    requires micro_ceph
+    requires test -x /usr/bin/ceph-mon
+    requires test -x /usr/bin/ceph-osd
+    requires rbd --version
+    local mc
+    mc=$(micro_ceph)
+    cleanup_fn "$mc stop $TMP/ceph >/dev/null 2>&1"
+    eval "$("$mc" start "$TMP/ceph" 2>"$TMP/ceph.log")" ||
+        fail "micro-ceph did not start: $(tail -3 "$TMP/ceph.log")"
+    export CEPH_CONF
+}
+
+# new_tenant NAME [tenant create options...]: on the backend under test.
+new_tenant () {
+    local t=$1
+    shift
+    if [ "$SEALVOL_BACKEND" = rbd ]; then
+        start_ceph
+        sv tenant create "$t" --backend rbd --pool "$RBD_POOL" "$@"
+    else
+        sv tenant create "$t" "$@"
+    fi
+}
+
+# rbd_spec TENANT VOL data|meta: the image, as the rbd tool names it.
+rbd_spec () { echo "$RBD_POOL/sealvol.$1/$2.$3"; }
+
+# rbd_object TENANT VOL data|meta OFFSET: the RADOS object holding that
+# byte of the image, and the byte's offset in it (4 MiB objects).
+rbd_object () {
+    local prefix
+    prefix=$(rbd info "$(rbd_spec "$1" "$2" "$3")" --format json |
+             "$PY" -c 'import json,sys; print(json.load(sys.stdin)["block_name_prefix"])')
+    printf '%s.%016x %d\n' "$prefix" $(( $4 / 4194304 )) $(( $4 % 4194304 ))
+}
+
+# rados_flip TENANT OBJECT OFFSET: flip one byte of a stored object, as
+# someone with access to the pool (not to the keys) could.
+rados_flip () {
+    local f=$TMP/rados-obj
+    rados -p "$RBD_POOL" -N "sealvol.$1" get "$2" "$f"
+    flip_byte "$f" "$3"
+    rados -p "$RBD_POOL" -N "sealvol.$1" put "$2" "$f"
+}
+
+# store_flip TENANT VOL data|meta|superblock OFFSET: flip a stored byte of
+# the volume, in its file or in the pool.
+store_flip () {
+    if [ "$SEALVOL_BACKEND" != rbd ]; then
+        flip_byte "$(voldir "$1" "$2")/$3" "$4"
+    elif [ "$3" = superblock ]; then
+        rados_flip "$1" "$2.superblock" "$4"
+    else
+        # shellcheck disable=SC2046
+        rados_flip "$1" $(rbd_object "$1" "$2" "$3" "$4")
+    fi
+}
