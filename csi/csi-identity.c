@@ -27,12 +27,12 @@ csi_get_plugin_capabilities (struct csi_call *call, const ProtobufCMessage *req,
 {
   Csi__V1__GetPluginCapabilitiesResponse *resp = (void *) response;
   size_t n = sizeof services / sizeof services[0];
+  Csi__V1__PluginCapability *c;
 
   (void) req; (void) st;
-  resp->capabilities = call_alloc (call, n * sizeof *resp->capabilities);
+  resp->capabilities = call_alloc (call, (n + 1) * sizeof *resp->capabilities);
   for (size_t i = 0; i < n; i++) {
-    Csi__V1__PluginCapability *c = call_alloc (call, sizeof *c);
-
+    c = call_alloc (call, sizeof *c);
     csi__v1__plugin_capability__init (c);
     c->type_case = CSI__V1__PLUGIN_CAPABILITY__TYPE_SERVICE;
     c->service = call_alloc (call, sizeof *c->service);
@@ -40,7 +40,18 @@ csi_get_plugin_capabilities (struct csi_call *call, const ProtobufCMessage *req,
     c->service->type = services[i];
     resp->capabilities[i] = c;
   }
-  resp->n_capabilities = n;
+  /* A volume grows while it is published: the storage host resizes a
+   * served volume, and NodeExpandVolume grows a mounted file system
+   * (xfs_growfs, resize2fs) or a block device in place. */
+  c = call_alloc (call, sizeof *c);
+  csi__v1__plugin_capability__init (c);
+  c->type_case = CSI__V1__PLUGIN_CAPABILITY__TYPE_VOLUME_EXPANSION;
+  c->volume_expansion = call_alloc (call, sizeof *c->volume_expansion);
+  csi__v1__plugin_capability__volume_expansion__init (c->volume_expansion);
+  c->volume_expansion->type =
+    CSI__V1__PLUGIN_CAPABILITY__VOLUME_EXPANSION__TYPE__ONLINE;
+  resp->capabilities[n] = c;
+  resp->n_capabilities = n + 1;
   return GRPC_STATUS_OK;
 }
 

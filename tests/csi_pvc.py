@@ -209,6 +209,11 @@ def sidecar_start(who):
     PS = csi.PluginCapability.Service
     check({PS.CONTROLLER_SERVICE, PS.VOLUME_ACCESSIBILITY_CONSTRAINTS} <= svc,
           "%s: plugin capabilities %s" % (who, svc))
+    # What Kubernetes' docs ask of a driver that grows volumes in use.
+    check(any(c.HasField("volume_expansion") and
+              c.volume_expansion.type == csi.PluginCapability.VolumeExpansion.ONLINE
+              for c in r.capabilities),
+          "%s: no VolumeExpansion ONLINE plugin capability" % who)
     r = call_ok(who + " ControllerGetCapabilities", "ControllerGetCapabilities",
                 csi.ControllerGetCapabilitiesRequest())
     caps = capabilities(r)
