@@ -420,6 +420,17 @@ def main():
     check_secret_access("per-namespace", per, ("tenant-c", "sealvol-controller"),
                         {"tenant-c": "sealvol-tenant"})
     check_secret_access("per-namespace", per, ("sealvol-system", "sealvol-controller"), {})
+    # Both overlays applied to one cluster: they may share only identical
+    # objects, and each controller keeps to its own tenants.
+    both = {ident(o): o for o in wide}
+    clash = [i for i, o in ((ident(o), o) for o in per) if i in both and both[i] != o]
+    check(not clash, "both overlays: no object defined differently by each %s" % clash)
+    both.update({ident(o): o for o in per})
+    both = list(both.values())
+    check_secret_access("both", both, ("sealvol-system", "sealvol-controller"),
+                        {"tenant-a": "sealvol-tenant", "tenant-b": "sealvol-tenant"})
+    check_secret_access("both", both, ("tenant-c", "sealvol-controller"),
+                        {"tenant-c": "sealvol-tenant"})
     for label, objs in (("cluster-wide", wide), ("per-namespace", per)):
         check(grants(objs, "sealvol-system", "sealvol-node") == [],
               label + ": the node plugin's ServiceAccount has no role")
