@@ -61,6 +61,10 @@ main (int argc, char **argv)
                getenv ("SEALVOL_LOG_LEVEL"));
     return 2;
   }
+  if (csi_plugin_name_init () == -1) {
+    log_error ("%s: %s", CSI_DRIVER_NAME_RULE, getenv ("SEALVOL_CSI_DRIVER_NAME"));
+    return 2;
+  }
   if (endpoint == NULL || *endpoint == '\0') {
     log_error ("CSI_ENDPOINT is not set");
     return 2;

@@ -1,6 +1,11 @@
 /* The CSI Identity service (csi/csi-identity.h). */
 #include <config.h>
 
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "csi-identity.h"
 
 static const Csi__V1__PluginCapability__Service__Type services[] = {
@@ -8,6 +13,42 @@ static const Csi__V1__PluginCapability__Service__Type services[] = {
   CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__VOLUME_ACCESSIBILITY_CONSTRAINTS,
 };
 grpc_status_code (*csi_plugin_ready) (struct csi_status *st);
+static const char *plugin_name = CSI_PLUGIN_NAME;
+
+/* The spec's rule: at most 63 characters, alphanumeric at both ends,
+ * '-', '.' and alphanumerics inside. */
+static bool
+plugin_name_ok (const char *v)
+{
+  size_t n = strlen (v);
+
+  if (n == 0 || n > 63 || !isalnum ((unsigned char) v[0])
+      || !isalnum ((unsigned char) v[n - 1]))
+    return false;
+  return strspn (v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                 "0123456789-.") == n;
+}
+
+int
+csi_plugin_name_init (void)
+{
+  const char *v = getenv ("SEALVOL_CSI_DRIVER_NAME");
+
+  if (v == NULL || *v == '\0')
+    return 0;
+  if (!plugin_name_ok (v)) {
+    errno = EINVAL;
+    return -1;
+  }
+  plugin_name = v;
+  return 0;
+}
+
+const char *
+csi_plugin_name (void)
+{
+  return plugin_name;
+}
 
 grpc_status_code
 csi_get_plugin_info (struct csi_call *call, const ProtobufCMessage *req,
@@ -16,7 +57,7 @@ csi_get_plugin_info (struct csi_call *call, const ProtobufCMessage *req,
   Csi__V1__GetPluginInfoResponse *resp = (void *) response;
 
   (void) call; (void) req; (void) st;
-  resp->name = (char *) CSI_PLUGIN_NAME;
+  resp->name = (char *) plugin_name;
   resp->vendor_version = (char *) PACKAGE_VERSION;
   return GRPC_STATUS_OK;
 }

@@ -14,6 +14,16 @@
 
 #define CSI_PLUGIN_NAME "csi.sealvol.org"
 
+/* The name GetPluginInfo reports: $SEALVOL_CSI_DRIVER_NAME, else
+ * CSI_PLUGIN_NAME.  A second name lets a second controller (one
+ * tenant's, docs/kubernetes.md) and its node plugin run beside the
+ * cluster-wide pair without the provisioners taking each other's PVCs.
+ * -1 (errno EINVAL) when the variable is not a CSI plugin name. */
+int csi_plugin_name_init (void);
+#define CSI_DRIVER_NAME_RULE "SEALVOL_CSI_DRIVER_NAME must be 1-63 characters " \
+  "of [A-Za-z0-9.-], a letter or digit at both ends"
+const char *csi_plugin_name (void);
+
 /* Ready (Probe) when this returns OK; else the code and message it
  * filled in.  NULL: always ready. */
 extern grpc_status_code (*csi_plugin_ready) (struct csi_status *st);

@@ -200,6 +200,8 @@ read_config (void)
     return config_error ("no node id", "set SEALVOL_CSI_NODE_ID");
   if (read_topology () == -1)
     return -1;
+  if (csi_plugin_name_init () == -1)
+    return config_error (CSI_DRIVER_NAME_RULE, getenv ("SEALVOL_CSI_DRIVER_NAME"));
   if ((v = getenv ("SEALVOL_CSI_STATE_DIR")) && *v) {
     if (v[0] != '/' || strlen (v) > STATE_DIR_MAX)
       return config_error ("SEALVOL_CSI_STATE_DIR must be an absolute path "
