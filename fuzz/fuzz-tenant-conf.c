@@ -139,19 +139,6 @@ check_key (struct sv_tenant *t, const char *hex)
   }
 }
 
-/* The key text, as an exact-size copy so that an over-read shows. */
-static char *
-key_text (const uint8_t *p, size_t len)
-{
-  char *hex = malloc (len + 1);
-
-  if (hex == NULL)
-    abort ();
-  memcpy (hex, p, len);
-  hex[len] = '\0';
-  return hex;
-}
-
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -165,7 +152,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   char why[256] = "", *hex = NULL;
 
   if (key)
-    hex = key_text (key + 1, (size_t) ((state ? state : end) - key - 1));
+    hex = fuzz_cstring (key + 1, (size_t) ((state ? state : end) - key - 1));
   fuzz_memfile_set (&conf, data, conf_len);
   if (state)
     set_state (state + 1, (size_t) (end - state - 1), true);
