@@ -294,15 +294,16 @@ stop_tcp () {
 
 is_mounted () { grep -q "^[^ ]* $1 fuse" /proc/mounts; }
 
-# start_attach FILE URI [sealvol-attach options...]: expose the export as
-# FILE (created empty) with sealvol-attach in the background, and return
+# start_attach FILE URI [more URIs, sealvol-attach options...]: expose
+# the export as FILE (created empty) with sealvol-attach in the background
+# (URI first: the address it tries first), and return
 # once FILE is mounted.  Sets ATTACH_PID; its stderr is FILE.log.
 # Detached at exit.
 start_attach () {
     local file=$1 uri=$2
     shift 2
     touch "$file"
-    "$top_builddir/sealvol-attach" "$@" "$uri" "$file" 2>"$file.log" &
+    "$top_builddir/sealvol-attach" "$uri" "$@" "$file" 2>"$file.log" &
     ATTACH_PID=$!
     cleanup_fn "fusermount3 -u $file 2>/dev/null; kill $ATTACH_PID 2>/dev/null"
     for _ in $(seq 100); do
