@@ -2,7 +2,7 @@
  * through FUSE, so a loop device can sit on it where the kernel has no
  * NBD module.
  *
- *   sealvol-attach [--connections N] [--timeout SECONDS] [--read-only] URI FILE
+ *   sealvol-attach [--connections N] [--timeout SECONDS] [--read-only] URI... FILE
  *
  * FILE must exist (an empty regular file); it becomes the export.  Unlike
  * nbdfuse, a lost connection (the storage server restarted) does not fail
@@ -17,6 +17,12 @@
  * punching a hole is a trim.  SIGHUP reconnects and re-reads the export
  * size (after the volume grew).  SIGTERM or "fusermount3 -u FILE" detach
  * cleanly.
+ *
+ * Several URIs name the same export on several gateways: a connection
+ * goes to the current one, and when that one is gone (refused, dropped)
+ * to the next, in the same reconnect loop and --timeout.  A server whose
+ * export name or description (sealvol's states TENANT-ID:VOLUME-ID)
+ * differs from the first server's is refused.
  */
 #define FUSE_USE_VERSION 312
 #include <config.h>
@@ -50,7 +56,15 @@ struct conn {
   bool busy;
 };
 
-static const char *uri;
+#define MAX_URIS 8
+
+static const char *uris[MAX_URIS];
+static int nr_uris;
+static atomic_int cur_uri;      /* where connections go first */
+/* What the first server said: every later one must say the same. */
+static char *want_name, *want_description;
+static pthread_mutex_t want_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool refused[MAX_URIS]; /* said so once already */
 static int timeout_s = 60;
 static bool read_only;
 static struct conn conns[MAX_CONNECTIONS];
@@ -83,18 +97,76 @@ monotonic (void)
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static const char *
+or_empty (const char *s)
+{
+  return s ? s : "";
+}
+
+/* The export H serves is the one the first connection found: same
+ * export name, same description (a server may give none).  The first
+ * connection records them. */
+static bool
+same_export (struct nbd_handle *h, int i)
+{
+  char *name = nbd_get_export_name (h), *desc = nbd_get_export_description (h);
+  bool same;
+
+  pthread_mutex_lock (&want_lock);
+  if (want_name == NULL) {
+    want_name = name;
+    want_description = desc;
+    name = desc = NULL;
+  }
+  same = name == NULL
+    || (strcmp (name, want_name) == 0
+        && strcmp (or_empty (desc), or_empty (want_description)) == 0);
+  if (!same && !atomic_exchange (&refused[i], true))
+    log_error ("refusing %s: export '%s' described '%s', not '%s' described '%s'",
+               uris[i], name, or_empty (desc), want_name,
+               or_empty (want_description));
+  pthread_mutex_unlock (&want_lock);
+  free (name);
+  free (desc);
+  return same;
+}
+
 static struct nbd_handle *
-connect_once (void)
+connect_to (int i)
 {
   struct nbd_handle *h = nbd_create ();
 
   if (h == NULL)
     return NULL;
+  /* The export description comes only with full info. */
   if (nbd_set_uri_allow_local_file (h, true) == -1
-      || nbd_connect_uri (h, uri) == -1) {
+      || nbd_set_full_info (h, true) == -1
+      || nbd_connect_uri (h, uris[i]) == -1) {
     nbd_close (h);
     return NULL;
   }
+  if (!same_export (h, i)) {
+    nbd_shutdown (h, 0);
+    nbd_close (h);
+    return NULL;
+  }
+  return h;
+}
+
+/* Connect to the current server, else to the next that answers, which
+ * becomes the current one.  NULL with libnbd's error of the last try. */
+static struct nbd_handle *
+connect_once (void)
+{
+  int start = atomic_load (&cur_uri), k, i;
+  struct nbd_handle *h = NULL;
+
+  for (k = 0; k < nr_uris && h == NULL; k++)
+    h = connect_to (i = (start + k) % nr_uris);
+  if (h == NULL)
+    return NULL;
+  if (atomic_exchange (&cur_uri, i) != i)
+    log_warning ("moved to %s", uris[i]);
   if (nbd_can_multi_conn (h) != 1 && nr_conns > 1
       && !atomic_exchange (&flush_each, true))
     log_warning ("the server no longer allows multi-conn: fsync flushes every connection");
@@ -677,7 +749,7 @@ static void
 usage (FILE *f)
 {
   fprintf (f, "usage: sealvol-attach [--connections N] [--timeout SECONDS] "
-           "[--read-only] URI FILE\n");
+           "[--read-only] URI... FILE\n");
 }
 
 int
@@ -705,13 +777,14 @@ main (int argc, char **argv)
     default: usage (stderr); return 2;
     }
   }
-  if (argc - optind != 2 || timeout_s <= 0
+  nr_uris = argc - optind - 1;
+  if (nr_uris < 1 || nr_uris > MAX_URIS || timeout_s <= 0
       || connections < 1 || connections > MAX_CONNECTIONS) {
     usage (stderr);
     return 2;
   }
-  uri = argv[optind];
+  memcpy (uris, argv + optind, nr_uris * sizeof *uris);
   if (open_connections (connections) == -1 || start_threads () == -1)
     return 1;
-  return serve (argv[0], argv[optind + 1]);
+  return serve (argv[0], argv[argc - 1]);
 }

@@ -294,15 +294,16 @@ stop_tcp () {
 
 is_mounted () { grep -q "^[^ ]* $1 fuse" /proc/mounts; }
 
-# start_attach FILE URI [sealvol-attach options...]: expose the export as
-# FILE (created empty) with sealvol-attach in the background, and return
+# start_attach FILE URI [more URIs, sealvol-attach options...]: expose
+# the export as FILE (created empty) with sealvol-attach in the background
+# (URI first: the address it tries first), and return
 # once FILE is mounted.  Sets ATTACH_PID; its stderr is FILE.log.
 # Detached at exit.
 start_attach () {
     local file=$1 uri=$2
     shift 2
     touch "$file"
-    "$top_builddir/sealvol-attach" "$@" "$uri" "$file" 2>"$file.log" &
+    "$top_builddir/sealvol-attach" "$uri" "$@" "$file" 2>"$file.log" &
     ATTACH_PID=$!
     cleanup_fn "fusermount3 -u $file 2>/dev/null; kill $ATTACH_PID 2>/dev/null"
     for _ in $(seq 100); do
@@ -362,6 +363,61 @@ make_pki () {
     certs client "$P/bravo-ca" "$P/bravo" bravo-client --server-ca "$P/server-ca/ca-cert.pem"
     certs psk "$P/server.psk" "$1"
     certs psk "$P/wrong.psk" "$1"
+}
+
+# start_gateway NAME TENANT [plugin parameters...]: another server of
+# TENANT's root, as a second storage host would run it, on
+# $TMP/NAME.sock (log $TMP/NAME.log); sets GW_PID.  Stopped at exit.
+start_gateway () {
+    local name=$1 tenant=$2
+    shift 2
+    nbdkit -f -U "$TMP/$name.sock" "$SEALVOL_PLUGIN" root="$ROOT" \
+        tenant="$tenant" "$@" 2>"$TMP/$name.log" &
+    GW_PID=$!
+    cleanup_fn "end_process $GW_PID"
+    for _ in $(seq 100); do [ -S "$TMP/$name.sock" ] && return 0; sleep 0.1; done
+    fail "gateway $name did not start: $(tail -3 "$TMP/$name.log")"
+}
+
+# start_writer: in the background, rewrite 64 files of 256 KiB in
+# $TMP/mnt in turn, each with dd conv=fsync, until $TMP/writer-stop
+# exists; each file's latest md5sum line goes to $TMP/sums.d/FILE,
+# $TMP/done gets a line per file written, $TMP/writer.log any error.
+# Sets WRITER.  Stopped at exit.
+start_writer () {
+    mkdir -p "$TMP/sums.d"
+    touch "$TMP/done"
+    ( i=0
+      until [ -e "$TMP/writer-stop" ]; do
+          f=f$((i++ % 64))
+          dd if=/dev/urandom of="$TMP/mnt/$f" bs=64k count=4 conv=fsync status=none \
+              || echo "WRITE ERROR $f"
+          (cd "$TMP/mnt" && md5sum "$f") >"$TMP/sums.d/$f"
+          echo "$f" >>"$TMP/done"
+      done ) >"$TMP/writer.log" 2>&1 &
+    WRITER=$!
+    cleanup_fn "touch $TMP/writer-stop; wait $WRITER 2>/dev/null"
+}
+
+# wait_writer_progress SECONDS WHAT: until the writer has finished two
+# more files than now: proof that it got through WHAT.
+wait_writer_progress () {
+    local want=$(( $(wc -l <"$TMP/done") + 2 ))
+    for _ in $(seq $(( $1 * 10 ))); do
+        [ "$(wc -l <"$TMP/done")" -ge "$want" ] && return 0
+        kill -0 "$WRITER" 2>/dev/null || fail "the writer stopped: $(head -3 "$TMP/writer.log")"
+        sleep 0.1
+    done
+    fail "the writer made no progress after $2"
+}
+
+# stop_writer: stop it; fail if it saw an error.  $TMP/sums gets the
+# checksums of every file written.
+stop_writer () {
+    touch "$TMP/writer-stop"
+    wait "$WRITER"
+    [ ! -s "$TMP/writer.log" ] || fail "the writer saw errors: $(head -3 "$TMP/writer.log")"
+    cat "$TMP"/sums.d/* >"$TMP/sums"
 }
 
 # ---- the RBD store (server/store-rbd.c) ----

@@ -4,7 +4,10 @@
 # and restarted while a writer fsyncs files, and the writer sees no error
 # (requests wait and reconnect); every file verifies after a remount, and
 # the volume verifies.  sealvol-attach runs with its default 4 connections,
-# each of which reconnects.  Needs root, /dev/fuse and loop devices.
+# each of which reconnects.  Then, with a second address that serves
+# another volume under the same name, sealvol-attach refuses to move
+# there (one line) and fails with EIO.  Needs root, /dev/fuse and loop
+# devices.
 source "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
 requires test "$(id -u)" = 0
 requires test -c /dev/fuse
@@ -40,4 +43,26 @@ fusermount3 -u "$TMP/disk"
 wait $ATTACH_PID || fail "sealvol-attach did not detach cleanly"
 stop_server
 sv volume verify acme/fs >/dev/null || fail "verify"
+
+# Two addresses, the second serving another volume under the same names
+# (another root: other ids in its export description).  Once the first
+# is gone, sealvol-attach refuses the second, says why in one line, and
+# reads fail with EIO after the timeout rather than from the wrong volume.
+R2=$TMP/root2
+"$SEALVOL" --root "$R2" tenant create acme >/dev/null
+"$SEALVOL" --root "$R2" volume create acme/fs --size 256M >/dev/null
+nbdkit -f -U "$TMP/other.sock" "$SEALVOL_PLUGIN" root="$R2" tenant=acme \
+    2>"$TMP/other.log" &
+other=$!
+cleanup_fn "end_process $other"
+start_server acme io=$IO
+start_attach "$TMP/two" "$(uri fs)" "nbd+unix:///fs?socket=$TMP/other.sock" --timeout 3
+stop_server KILL
+dd if="$TMP/two" of=/dev/null bs=4k count=1 iflag=direct status=none 2>"$TMP/dd.err" &&
+    fail "read through a server serving another volume"
+grep -q "Input/output error" "$TMP/dd.err" || fail "read: $(cat "$TMP/dd.err")"
+[ "$(grep -c "refusing nbd+unix:///fs?socket=$TMP/other.sock: export 'fs' described 'sealvol volume acme/fs id [0-9a-f:]*', not 'fs' described 'sealvol volume acme/fs id" "$TMP/two.log")" = 1 ] ||
+    fail "no one-line refusal: $(cat "$TMP/two.log")"
+fusermount3 -u "$TMP/two"
+wait $ATTACH_PID || fail "sealvol-attach did not detach cleanly"
 echo "attach: survived a server restart ($n connections reconnected), $(wc -l < "$TMP/sums") files verified"

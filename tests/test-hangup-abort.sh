@@ -71,38 +71,12 @@ wait_serving () {
     fail "nbdkit was not restarted: $(tail -3 "$TMP/nbdkit.log")"
 }
 
-# Until the writer has finished two more files than now (60 s at most):
-# proof that it got through whatever just happened to the server.
-wait_writer_progress () {
-    local want=$(( $(wc -l <"$TMP/done") + 2 ))
-    for _ in $(seq 600); do
-        [ "$(wc -l <"$TMP/done")" -ge "$want" ] && return 0
-        kill -0 "$writer" 2>/dev/null || fail "the writer stopped: $(head -3 "$TMP/writer.log")"
-        sleep 0.1
-    done
-    fail "the writer made no progress after $1"
-}
-
 wait_serving
 start_attach "$TMP/disk" "nbd+unix:///fs?socket=$SOCK" --timeout 30
 loop_ext4 "$TMP/disk"
 
-# The writer rewrites 64 files in turn until told to stop, so it can run
-# as long as the attack takes; each file's latest checksum is kept in
-# $TMP/sums.d, and $TMP/done gets a line per file written.
-mkdir "$TMP/sums.d"
-touch "$TMP/done"
-( i=0
-  until [ -e "$TMP/writer-stop" ]; do
-      f=f$((i++ % 64))
-      dd if=/dev/urandom of="$TMP/mnt/$f" bs=64k count=4 conv=fsync status=none \
-          || echo "WRITE ERROR $f"
-      (cd "$TMP/mnt" && md5sum "$f") >"$TMP/sums.d/$f"
-      echo "$f" >>"$TMP/done"
-  done ) >"$TMP/writer.log" 2>&1 &
-writer=$!
-cleanup_fn "touch $TMP/writer-stop; wait $writer 2>/dev/null"
-wait_writer_progress "the start"
+start_writer
+wait_writer_progress 60 "the start"
 
 killed=0
 for round in $(seq $ROUNDS); do
@@ -116,12 +90,9 @@ for round in $(seq $ROUNDS); do
     fi
     sleep 0.3
     wait_serving
-    wait_writer_progress "attack round $round"
+    wait_writer_progress 60 "attack round $round"
 done
-touch "$TMP/writer-stop"
-wait $writer
-[ ! -s "$TMP/writer.log" ] || fail "the writer saw errors: $(head -3 "$TMP/writer.log")"
-cat "$TMP"/sums.d/* >"$TMP/sums"
+stop_writer
 
 # Every exit but the test's own SIGKILLs (status 137) was a death under
 # the attack: 134 is SIGABRT, the assertion.  (A SIGKILL can find nbdkit

@@ -78,12 +78,9 @@ A=$NBDKIT_PID
 SOCK_A=$SOCK
 nbd_write_and_hold "$(uri l)" 0 "$TMP/l.img"
 nbdsh -u "$(uri l)" -c 'h.flush()'
+start_gateway b acme io=$IO
+B=$GW_PID
 SOCK=$TMP/b.sock
-nbdkit -f -U "$SOCK" "$SEALVOL_PLUGIN" root="$ROOT" tenant=acme io=$IO \
-    2>"$TMP/b.log" &
-B=$!
-cleanup_fn "end_process $B"
-for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 nbd_read_to "$(uri l)" 0 $BS "$TMP/got" 2>/dev/null &&
     fail "gateway B opened a volume gateway A holds"
 grep -q "volume acme/l is in use by another gateway: locked by client\.[0-9]* at .*pid $A" "$TMP/b.log" ||
