@@ -17,10 +17,7 @@
 #   python_stubs DIR              csi_pb2*.py for Python grpcio, from csi/csi.proto
 #
 # Everything started, mounted or attached is undone at exit.
-requires test "$(id -u)" = 0
-requires test -c /dev/fuse
-requires fusermount3 -V
-requires losetup --version
+requires_fuse_loop
 requires mkfs.ext4 -V
 requires certtool --version
 requires nbdkit --version

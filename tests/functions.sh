@@ -41,6 +41,14 @@ requires () {
 
 fail () { echo "$0: FAIL: $*" >&2; exit 1; }
 
+# What sealvol-attach and a loop device on it need: root, FUSE, losetup.
+requires_fuse_loop () {
+    requires test "$(id -u)" = 0
+    requires test -c /dev/fuse
+    requires losetup --version
+    requires fusermount3 -V
+}
+
 # A fresh scratch directory (removed at exit) and an empty storage root.
 TMP=$(mktemp -d /tmp/sealvol-test.XXXXXX)
 cleanup_fn rm -rf "$TMP"

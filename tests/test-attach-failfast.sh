@@ -12,10 +12,7 @@
 # failed while the server was away was written later behind the writer's
 # back (those blocks are still zero).  Needs root, /dev/fuse, loop devices.
 source "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
-requires test "$(id -u)" = 0
-requires test -c /dev/fuse
-requires losetup --version
-requires fusermount3 -V
+requires_fuse_loop
 requires nbdcopy --version
 
 TIMEOUT=4

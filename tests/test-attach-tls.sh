@@ -23,10 +23,7 @@
 #      grown while attached shows its new size too (else a SKIP note);
 #  (e) SIGTERM detaches cleanly: exit 0 and no mount left.
 source "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
-requires test "$(id -u)" = 0
-requires test -c /dev/fuse
-requires losetup --version
-requires fusermount3 -V
+requires_fuse_loop
 requires mkfs.ext4 -V
 requires certtool --version
 requires nbdkit --version

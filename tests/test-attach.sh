@@ -9,10 +9,7 @@
 # there (one line) and fails with EIO.  Needs root, /dev/fuse and loop
 # devices.
 source "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
-requires test "$(id -u)" = 0
-requires test -c /dev/fuse
-requires losetup --version
-requires fusermount3 -V
+requires_fuse_loop
 
 sv tenant create acme >/dev/null
 sv volume create acme/fs --size 256M --service-type unlimited >/dev/null

@@ -11,10 +11,7 @@
 #      file verifies after a remount, and the volume verifies
 # Needs root, /dev/fuse, loop devices and Ceph (skipped without).
 source "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
-requires test "$(id -u)" = 0
-requires test -c /dev/fuse
-requires losetup --version
-requires fusermount3 -V
+requires_fuse_loop
 requires mkfs.ext4 -V
 requires nbdkit --version
 SEALVOL_BACKEND=rbd

@@ -14,10 +14,7 @@
 # verifies.  Prints how often nbdkit aborted.  Needs root, /dev/fuse and
 # loop devices.
 source "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
-requires test "$(id -u)" = 0
-requires test -c /dev/fuse
-requires losetup --version
-requires fusermount3 -V
+requires_fuse_loop
 requires mkfs.ext4 -V
 # An attack round is HANGUPS connections one after another, each sending
 # 64 reads of 64 KiB and hanging up: here one connection alone took

@@ -16,10 +16,7 @@
 #
 # Needs root, /dev/fuse, loop devices, certtool and python3-grpcio.
 source "${top_srcdir:-$(dirname "$0")/..}/tests/functions.sh"
-requires test "$(id -u)" = 0
-requires test -c /dev/fuse
-requires fusermount3 -V
-requires losetup --version
+requires_fuse_loop
 requires certtool --version
 requires nbdkit --version
 requires nbdcopy --version
