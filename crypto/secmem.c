@@ -21,7 +21,13 @@ sv_crypto_init (void)
 struct sv_key *
 sv_key_new (size_t len)
 {
-  struct sv_key *key = sodium_malloc (sizeof *key + len);
+  /* sodium_malloc puts the end of the allocation against a guard page,
+   * so its start is aligned only if the size is a multiple of the
+   * alignment: round up (a key read from a file descriptor can have any
+   * length). */
+  size_t align = _Alignof (struct sv_key);
+  size_t size = (sizeof (struct sv_key) + len + align - 1) / align * align;
+  struct sv_key *key = size < len ? NULL : sodium_malloc (size);
 
   if (key == NULL) {
     errno = ENOMEM;

@@ -232,6 +232,20 @@ test_xts_equal_halves_refused (void)
          && errno == EINVAL);
 }
 
+/* A key of any length (one read from a file descriptor has the file's)
+ * is an aligned struct: sodium_malloc aligns only whole multiples. */
+static void
+test_key_alignment (void)
+{
+  for (size_t len = 1; len <= 100; len++) {
+    struct sv_key *key = sv_key_new_random (len);
+
+    CHECK (key != NULL && (uintptr_t) key % _Alignof (size_t) == 0);
+    CHECK (key != NULL && sv_key_len (key) == len);
+    sv_key_free (key);
+  }
+}
+
 int
 main (void)
 {
@@ -246,6 +260,7 @@ main (void)
   test_block_engine (SV_CIPHER_XCHACHA20_POLY1305);
   test_block_engine (SV_CIPHER_AES_256_XTS);
   test_xts_equal_halves_refused ();
+  test_key_alignment ();
   CHECK (sv_cipher_by_name ("aes-256-gcm") == SV_CIPHER_AES_256_GCM);
   CHECK (sv_cipher_by_name ("none") == -1);
   return tap_result ();
